@@ -1,0 +1,122 @@
+// swift-tools-version:6.2
+// Studio: a self-hosted development studio for one Linux box, native to systemd.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "studio",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "studio", targets: ["studio"]),
+        .executable(name: "studiod", targets: ["studiod"]),
+        .executable(name: "studio-sandbox", targets: ["studio-sandbox"]),
+        .executable(name: "studio-idled", targets: ["studio-idled"]),
+        .executable(name: "studioctl", targets: ["studioctl"]),
+    ],
+    dependencies: [
+        // Hummingbird without its default traits: no swift-configuration, no full Foundation (ICU).
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // C, and nothing else imports it.
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .systemLibrary(name: "CPAM", providers: [.apt(["libpam0g-dev"])]),
+
+        // Domain: no I/O.
+        .target(name: "StudioCore", swiftSettings: strict),
+        // The one Swift face of libsystemd.
+        .target(
+            name: "StudioSystemd",
+            dependencies: [
+                "CSystemd", "StudioCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        // The one Swift face of PAM.
+        .target(name: "StudioAuth", dependencies: ["CPAM", "StudioCore"], swiftSettings: strict),
+        // Socket-activated servers with idle exit, for studiod and the broker.
+        .target(
+            name: "StudioNet",
+            dependencies: [
+                "StudioSystemd",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+        // studiod: HTTP API and web UI on socket-activated listeners.
+        .target(
+            name: "StudioServer",
+            dependencies: [
+                "StudioCore", "StudioSystemd", "StudioNet",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+        // studio-sandbox: the privileged broker (and, later, the in-workspace agent).
+        .target(
+            name: "StudioSandbox",
+            dependencies: [
+                "StudioCore", "StudioSystemd", "StudioAuth", "StudioNet",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+        // studio-idled: follows the journal.
+        .target(
+            name: "StudioIdle",
+            dependencies: [
+                "StudioCore", "StudioSystemd",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        // studioctl: the command line.
+        .target(
+            name: "StudioCLI",
+            dependencies: [
+                "StudioCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+
+        // Thin programs.
+        .executableTarget(name: "studiod", dependencies: ["StudioServer"]),
+        .executableTarget(name: "studio-sandbox", dependencies: ["StudioSandbox"]),
+        .executableTarget(name: "studio-idled", dependencies: ["StudioIdle"]),
+        .executableTarget(name: "studioctl", dependencies: ["StudioCLI"]),
+        // The shipped binary: one multi-call program, the four above as links to it (see docs/architecture.md).
+        .executableTarget(
+            name: "studio",
+            dependencies: ["StudioServer", "StudioSandbox", "StudioIdle", "StudioCLI"]),
+
+        .testTarget(name: "StudioCoreTests", dependencies: ["StudioCore"]),
+        .testTarget(name: "StudioSystemdTests", dependencies: ["StudioSystemd"]),
+        .testTarget(
+            name: "StudioServerTests",
+            dependencies: [
+                "StudioServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]),
+    ]
+)

@@ -1,0 +1,30 @@
+import ArgumentParser
+import StudioCore
+
+/// `studioctl`: Studio's command line. Who you are comes from the kernel (SO_PEERCRED); no password locally.
+public struct StudioCtl: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "studioctl",
+        abstract: "Control Studio, the self-hosted development studio.",
+        version: StudioVersion.string,
+        subcommands: [Version.self, Status.self])
+
+    public init() {}
+}
+
+/// Options every command that talks to Studio's daemons shares.
+struct SocketOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("studiod's local socket.", valueName: "path"))
+    var studiodSocket: String = Paths.studiodSocket
+
+    @Option(help: ArgumentHelp("The broker's socket.", valueName: "path"))
+    var brokerSocket: String = Paths.brokerSocket
+}
+
+/// Exit codes, from sysexits.h, so that scripts can tell failures apart.
+enum ExitCodes {
+    /// A daemon could not be reached.
+    static let unavailable = ExitCode(69)
+    /// A daemon answered something this studioctl cannot understand.
+    static let protocolError = ExitCode(76)
+}

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Logging
+import ServiceLifecycle
+import StudioCore
+import StudioNet
+import StudioSystemd
+import UnixSignals
+
+/// `studio-sandbox`: the privileged broker, started by `studio-sandbox.socket`.
+public struct SandboxCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "studio-sandbox",
+        abstract: "Studio's privileged broker (started by studio-sandbox.socket).",
+        discussion: "Answers requests on /run/studio/sandbox.sock; see docs/broker-protocol.md.")
+
+    @Option(name: .customLong("listen-unix"), help: "Bind this unix socket path instead of using the socket from systemd.")
+    var listenUnix: String?
+
+    @Option(help: "Main configuration file.")
+    var config: String = Paths.configFile
+
+    @Option(help: "Directory of configuration drop-ins.")
+    var configDropIns: String = Paths.configDropInDirectory
+
+    public init() {}
+
+    public func run() async throws {
+        JournalLogHandler.bootstrap(identifier: "studio-sandbox")
+        let logger = Logger(label: "studio-sandbox")
+        let config: StudioConfig
+        do {
+            config = try StudioConfig.load(file: self.config, dropInDirectory: configDropIns)
+        } catch {
+            logger.critical("configuration error: \(error)", metadata: ["config_path": "\(error.path)"])
+            throw ExitCode(78)
+        }
+        let listeners: [Listener]
+        if let listenUnix {
+            listeners = [.unix(path: listenUnix)]
+        } else {
+            listeners = try SocketActivation.listenSockets().map(Listener.inherited)
+            guard !listeners.isEmpty else {
+                throw ValidationError(
+                    "studio-sandbox got no socket from systemd. Start it with `systemctl start studio-sandbox.socket`, or for development pass --listen-unix PATH.")
+            }
+        }
+        let idleExit = config.brokerIdleExitSeconds > 0 ? Duration.seconds(config.brokerIdleExitSeconds) : nil
+        let server = ActivatedServer(
+            listeners: listeners,
+            child: BrokerChannel(broker: Broker(logger: logger)),
+            idleExit: idleExit,
+            logger: logger,
+            onReady: {
+                logger.info("broker is ready", metadata: ["listeners": "\(listeners.count)", "protocol": "\(BrokerProtocol.version)"])
+                ServiceNotifier.ready(status: "answering on \(listeners.map(\.description).joined(separator: ", "))")
+            })
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+}

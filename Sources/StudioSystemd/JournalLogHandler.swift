@@ -1,0 +1,82 @@
+import CSystemd
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A swift-log handler that writes structured journal entries (`sd_journal_sendv`) when the process runs under
+/// systemd, and plain lines on stderr otherwise.
+public struct JournalLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
+    public var logLevel: Logger.Level = .info
+    let label: String
+    let identifier: String
+    let toJournal: Bool
+
+    /// - Parameters:
+    ///   - identifier: `SYSLOG_IDENTIFIER`, normally the program name (`studiod`).
+    ///   - toJournal: write to the journal rather than stderr; by default, when stderr is connected to it.
+    public init(label: String, identifier: String, toJournal: Bool = JournalLogHandler.stderrIsJournal) {
+        self.label = label
+        self.identifier = identifier
+        self.toJournal = toJournal
+    }
+
+    /// Makes every `Logger` in the process use this handler. Call once, first thing in `main`.
+    public static func bootstrap(identifier: String, level: Logger.Level = .info) {
+        let journal = stderrIsJournal
+        LoggingSystem.bootstrap { label in
+            var handler = JournalLogHandler(label: label, identifier: identifier, toJournal: journal)
+            handler.logLevel = level
+            return handler
+        }
+    }
+
+    /// True when systemd connected stderr to the journal: `$JOURNAL_STREAM` names stderr's device and inode.
+    public static var stderrIsJournal: Bool {
+        guard let value = getenv("JOURNAL_STREAM").map({ String(cString: $0) }) else { return false }
+        var info = stat()
+        guard fstat(STDERR_FILENO, &info) == 0 else { return false }
+        return value == "\(info.st_dev):\(info.st_ino)"
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var merged = metadata
+        if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
+        if let own = event.metadata { merged.merge(own) { $1 } }
+        if toJournal {
+            let fields = JournalFields.make(
+                identifier: identifier, label: label, level: event.level, message: event.message.description,
+                metadata: merged, error: event.error, file: event.file, function: event.function, line: event.line)
+            Self.send(fields)
+        } else {
+            var line = "\(identifier) \(event.level): \(event.message)"
+            for (key, value) in merged.sorted(by: { $0.key < $1.key }) { line += " \(key)=\(value)" }
+            if let error = event.error { line += " error=\(error)" }
+            line += "\n"
+            let bytes = Array(line.utf8)
+            _ = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        }
+    }
+
+    /// Sends one entry; each field becomes one `NAME=value` iovec, so values may hold newlines.
+    public static func send(_ fields: [(String, String)]) {
+        let buffers = fields.map { Array("\($0.0)=\($0.1)".utf8) }
+        let storage = buffers.map { bytes -> UnsafeMutableRawBufferPointer in
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 1)
+            buffer.copyBytes(from: bytes)
+            return buffer
+        }
+        defer { storage.forEach { $0.deallocate() } }
+        var iovecs = zip(storage.indices, buffers).map { index, bytes in
+            iovec(iov_base: storage[index].baseAddress, iov_len: bytes.count)
+        }
+        _ = sd_journal_sendv(&iovecs, Int32(iovecs.count))
+    }
+}

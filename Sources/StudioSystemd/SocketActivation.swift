@@ -1,0 +1,56 @@
+import CSystemd
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A listening socket handed over by systemd (`sd_listen_fds_with_names`).
+public struct ListenSocket: Sendable, Equatable {
+    /// What the socket is bound to, learnt from the kernel.
+    public enum Family: Sendable, Equatable {
+        case inet, inet6, unix, other(Int32)
+    }
+
+    /// The file descriptor, starting at `SD_LISTEN_FDS_START` (3).
+    public var fd: Int32
+    /// The `FileDescriptorName=` of the socket unit, or the unit's name.
+    public var name: String
+    public var family: Family
+}
+
+/// Socket activation: the sockets systemd bound for us.
+public enum SocketActivation {
+    /// The inherited listening sockets, in the order the socket unit lists them. Empty when not socket-activated.
+    ///
+    /// The `LISTEN_*` variables are removed from the environment so that child processes do not inherit them.
+    public static func listenSockets() throws(SystemError) -> [ListenSocket] {
+        var names: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+        let count = try SystemError.check("sd_listen_fds_with_names", sd_listen_fds_with_names(1, &names))
+        defer {
+            if let names {
+                for index in 0..<Int(count) { free(names[index]) }
+                free(names)
+            }
+        }
+        return (0..<count).map { index in
+            let fd = SD_LISTEN_FDS_START + index
+            let name = names?[Int(index)].map { String(cString: $0) } ?? "unknown"
+            return ListenSocket(fd: fd, name: name, family: family(of: fd))
+        }
+    }
+
+    /// The address family a socket is bound to.
+    static func family(of fd: Int32) -> ListenSocket.Family {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard result == 0 else { return .other(-1) }
+        switch Int32(storage.ss_family) {
+        case AF_INET: return .inet
+        case AF_INET6: return .inet6
+        case AF_UNIX: return .unix
+        case let other: return .other(other)
+        }
+    }
+}

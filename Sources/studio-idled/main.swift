@@ -1,0 +1,3 @@
+import StudioIdle
+
+IdledCommand.main()

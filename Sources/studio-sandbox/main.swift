@@ -1,0 +1,4 @@
+import StudioSandbox
+import StudioNet
+
+await SandboxCommand.start()

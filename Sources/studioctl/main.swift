@@ -1,0 +1,3 @@
+import StudioCLI
+
+StudioCtl.main()

@@ -1,0 +1,4 @@
+import StudioServer
+import StudioNet
+
+await StudiodCommand.start()
