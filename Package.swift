@@ -112,10 +112,12 @@ let package = Package(
 
         .testTarget(name: "StudioCoreTests", dependencies: ["StudioCore"]),
         .testTarget(name: "StudioSystemdTests", dependencies: ["StudioSystemd"]),
+        .testTarget(name: "StudioSandboxTests", dependencies: ["StudioSandbox"]),
+        .testTarget(name: "StudioCLITests", dependencies: ["StudioCLI"]),
         .testTarget(
             name: "StudioServerTests",
             dependencies: [
-                "StudioServer",
+                "StudioServer", "StudioNet",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
     ]

@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+@testable import StudioCore
+
+@Suite struct ConfigFileTests {
+    @Test func parsesSectionsKeysAndComments() throws {
+        let file = try ConfigFile(parsing: """
+            # comment
+            ; another
+            [Server]
+              IdleExitSec = 90s
+
+            [Broker]
+            IdleExitSec=0
+            """, path: "/etc/studio/studio.conf")
+        #expect(file.entries.count == 2)
+        #expect(file.entry("Server", "IdleExitSec")?.value == "90s")
+        #expect(file.entry("Server", "IdleExitSec")?.line == 4)
+        #expect(file.entry("Broker", "IdleExitSec")?.value == "0")
+    }
+
+    @Test func reportsPathLineAndProblem() {
+        #expect(throws: ConfigError(path: "/x.conf", line: 2, message: "expected Key=Value, found \"oops\"")) {
+            try ConfigFile(parsing: "[Server]\noops\n", path: "/x.conf")
+        }
+        #expect(throws: ConfigError(path: "/x.conf", line: 1, message: "\"IdleExitSec\" is outside any section; put it under a [Section] header")) {
+            try ConfigFile(parsing: "IdleExitSec=3\n", path: "/x.conf")
+        }
+        #expect(throws: ConfigError.self) { try ConfigFile(parsing: "[Server\n", path: "/x.conf") }
+        #expect(throws: ConfigError.self) { try ConfigFile(parsing: "[Server]\n=3\n", path: "/x.conf") }
+    }
+
+    @Test func laterEntriesWin() throws {
+        var merged = try ConfigFile(parsing: "[Server]\nIdleExitSec=10s\n", path: "a")
+        merged.merge(try ConfigFile(parsing: "[Server]\nIdleExitSec=20s\n", path: "b"))
+        #expect(try StudioConfig(file: merged).serverIdleExitSeconds == 20)
+    }
+}
+
+@Suite struct StudioConfigTests {
+    @Test func defaultsWhenNothingIsSet() throws {
+        let config = try StudioConfig(file: ConfigFile())
+        #expect(config.serverIdleExitSeconds == 120)
+        #expect(config.brokerIdleExitSeconds == 60)
+    }
+
+    @Test func unknownKeysAndSectionsAreErrorsNamingWhatIsKnown() {
+        do {
+            _ = try StudioConfig(file: ConfigFile(parsing: "[Server]\nIdleExitSecs=3\n", path: "/c"))
+            Issue.record("a misspelt key was accepted")
+        } catch {
+            #expect(error.line == 2)
+            #expect(error.message.contains("unknown key \"IdleExitSecs\""))
+            #expect(error.message.contains("IdleExitSec"))
+        }
+        #expect(throws: ConfigError.self) { try StudioConfig(file: ConfigFile(parsing: "[Nope]\nA=1\n", path: "/c")) }
+    }
+
+    @Test func badDurationsAreRejectedWithTheValue() {
+        do {
+            _ = try StudioConfig(file: ConfigFile(parsing: "[Server]\nIdleExitSec=soon\n", path: "/c"))
+            Issue.record("a bad duration was accepted")
+        } catch {
+            #expect(error.description == "/c:2: IdleExitSec=soon is not a time span; write e.g. 90s, 5min or 2h")
+        }
+    }
+
+    @Test func loadsMainFileThenDropInsInOrder() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("studio-config-\(UUID())")
+        let dropIns = directory.appendingPathComponent("studio.conf.d")
+        try FileManager.default.createDirectory(at: dropIns, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try "[Server]\nIdleExitSec=1min\n[Broker]\nIdleExitSec=5s\n".write(to: directory.appendingPathComponent("studio.conf"), atomically: true, encoding: .utf8)
+        try "[Server]\nIdleExitSec=2min\n".write(to: dropIns.appendingPathComponent("10-a.conf"), atomically: true, encoding: .utf8)
+        try "[Server]\nIdleExitSec=3min\n".write(to: dropIns.appendingPathComponent("20-b.conf"), atomically: true, encoding: .utf8)
+        try "[Server]\nIdleExitSec=bogus\n".write(to: dropIns.appendingPathComponent("30-ignored.conf.disabled"), atomically: true, encoding: .utf8)
+        let config = try StudioConfig.load(file: directory.appendingPathComponent("studio.conf").path, dropInDirectory: dropIns.path)
+        #expect(config.serverIdleExitSeconds == 180)
+        #expect(config.brokerIdleExitSeconds == 5)
+    }
+
+    @Test func missingFilesMeanDefaults() throws {
+        let config = try StudioConfig.load(file: "/nonexistent/studio.conf", dropInDirectory: "/nonexistent/studio.conf.d")
+        #expect(config == StudioConfig())
+    }
+}
+
+@Suite struct DurationParserTests {
+    @Test(arguments: [
+        ("90", 90.0), ("90s", 90), ("5min", 300), ("2h", 7200), ("1h 30min", 5400), ("500ms", 0.5), ("1.5s", 1.5), ("1d", 86400),
+    ])
+    func parses(text: String, seconds: Double) {
+        #expect(DurationParser.seconds(text) == seconds)
+    }
+
+    @Test(arguments: ["", "soon", "5 parsecs", "-3s", "s"])
+    func rejects(text: String) {
+        #expect(DurationParser.seconds(text) == nil)
+    }
+}
