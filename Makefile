@@ -1,0 +1,40 @@
+# Studio — build, package and test. Every target installs what it needs (scripts/setup-host.sh).
+SHELL := /bin/bash
+export PATH := /opt/swift/usr/bin:$(PATH)
+
+VERSION := $(shell sed -n 's/.*string = "\(.*\)"/\1/p' Sources/StudioCore/StudioVersion.swift)
+DEB := out/studio_$(VERSION)-1_amd64.deb
+
+.PHONY: all setup build unit-test deb system-test test demo demo-stop clean
+
+all: build
+
+setup:
+	@scripts/setup-host.sh
+
+build: setup
+	swift build
+
+unit-test: setup
+	swift test
+
+# The .deb, built by dpkg-buildpackage from a staged tree, then checked by lintian (no errors, no warnings).
+deb: setup
+	packaging/build-deb.sh out
+
+# Boots a fresh Debian machine under systemd-nspawn, installs the .deb with apt and checks it from outside.
+system-test: deb
+	tests/system/run.sh $(DEB)
+
+# Everything CI runs.
+test: unit-test system-test
+
+# A throwaway machine with Studio installed and a demo user, left running; `make demo-stop` removes it.
+demo: deb
+	tests/system/demo.sh $(DEB)
+
+demo-stop:
+	tests/system/testbed.sh down studio-demo
+
+clean:
+	rm -rf .build .build-release out
