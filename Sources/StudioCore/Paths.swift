@@ -8,6 +8,14 @@ public enum Paths {
     public static let studiodSocket = "/run/studio/studiod.sock"
     /// The privileged broker's socket.
     public static let brokerSocket = "/run/studio/sandbox.sock"
+    /// Per-workspace runtime directories (`<id>/agent.sock`).
+    public static let workspaceRuntimeRoot = "/run/studio/ws"
+    /// The program every workspace unit runs (as `studio-sandbox agent`).
+    public static let sandboxProgram = "/usr/lib/studio/studio-sandbox"
+    /// Admin templates; they override shipped ones of the same name.
+    public static let templateDirectory = "/etc/studio/templates"
+    /// Templates shipped with the package.
+    public static let shippedTemplateDirectory = "/usr/share/studio/templates"
     /// Persistent state (SQLite database, per-workspace data).
     public static let stateDirectory = "/var/lib/studio"
 }

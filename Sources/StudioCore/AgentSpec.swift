@@ -1,0 +1,59 @@
+/// What the in-workspace agent needs to know, written by the broker to `/run/studio/ws/<id>/agent.json`
+/// (owned by the workspace owner, mode 0600) and read by `studio-sandbox agent --spec PATH`.
+public struct AgentSpec: Codable, Sendable, Equatable {
+    public var workspace: WorkspaceIdentity
+    /// The project directory; the agent's and every terminal's working directory.
+    public var projectDirectory: String
+    /// Where the agent listens.
+    public var socketPath: String
+    /// The owner's login shell, for terminals without a command.
+    public var shell: String
+    /// Extra environment for terminals, exec and apps (from the template).
+    public var environment: [String: String]
+    /// Web apps to start and keep running.
+    public var apps: [AppSpec]
+    /// Named terminal commands from the template (`studioctl shell NAME --terminal build`).
+    public var terminals: [TerminalSpec]
+    /// Bytes of output each terminal keeps for replay on reattach.
+    public var scrollbackBytes: Int
+
+    public init(
+        workspace: WorkspaceIdentity, projectDirectory: String, socketPath: String, shell: String,
+        environment: [String: String] = [:], apps: [AppSpec] = [], terminals: [TerminalSpec] = [],
+        scrollbackBytes: Int = 256 * 1024
+    ) {
+        self.workspace = workspace
+        self.projectDirectory = projectDirectory
+        self.socketPath = socketPath
+        self.shell = shell
+        self.environment = environment
+        self.apps = apps
+        self.terminals = terminals
+        self.scrollbackBytes = scrollbackBytes
+    }
+}
+
+/// A web app the agent runs: `command` (through `/bin/sh -c`) must listen on the unix socket in
+/// `$STUDIO_APP_SOCKET`; it is restarted when it exits.
+public struct AppSpec: Codable, Sendable, Equatable {
+    public var name: String
+    public var command: String
+    public var environment: [String: String]
+
+    public init(name: String, command: String, environment: [String: String] = [:]) {
+        self.name = name
+        self.command = command
+        self.environment = environment
+    }
+}
+
+/// A named terminal: `command` runs through `/bin/sh -c` in a PTY.
+public struct TerminalSpec: Codable, Sendable, Equatable {
+    public var name: String
+    public var command: String
+
+    public init(name: String, command: String) {
+        self.name = name
+        self.command = command
+    }
+}

@@ -1,0 +1,32 @@
+/// Why a workspace request cannot be done, in words a person can act on.
+public enum WorkspaceError: Error, Equatable, Sendable, CustomStringConvertible {
+    case invalidName(String)
+    case notFound(String)
+    case alreadyExists(String)
+    case projectDirectory(path: String, problem: String)
+    case unknownTemplate(String, known: [String])
+    case limitAboveCeiling(limit: String, requested: String, ceiling: String)
+    case invalidLimit(limit: String, value: String, expected: String)
+    case notRunning(String)
+
+    public var description: String {
+        switch self {
+        case .invalidName(let name):
+            "\"\(name)\" is not a valid workspace name: use 1 to 63 lower-case letters, digits and dashes, starting with a letter or digit (e.g. myproject)"
+        case .notFound(let name):
+            "no workspace \"\(name)\"; `studioctl list` shows yours, `studioctl create NAME` makes one"
+        case .alreadyExists(let name):
+            "a workspace \"\(name)\" already exists; pick another name or `studioctl delete \(name)` first"
+        case .projectDirectory(let path, let problem):
+            "project directory \(path) \(problem)"
+        case .unknownTemplate(let name, let known):
+            "no template \"\(name)\"; available: \(known.joined(separator: ", "))"
+        case .limitAboveCeiling(let limit, let requested, let ceiling):
+            "\(limit) \(requested) is above the administrator's ceiling of \(ceiling); ask for at most \(ceiling)"
+        case .invalidLimit(let limit, let value, let expected):
+            "\(limit) \"\(value)\" is not valid: \(expected)"
+        case .notRunning(let name):
+            "workspace \"\(name)\" is not running; `studioctl start \(name)` starts it"
+        }
+    }
+}
