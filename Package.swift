@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // C, and nothing else imports it.
@@ -39,6 +40,11 @@ let package = Package(
                 "CSystemd", "StudioCore",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strict),
+        // Workspace definitions in SQLite (GRDB on Debian's libsqlite3), with migrations.
+        .target(
+            name: "StudioStore",
+            dependencies: ["StudioCore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
         // The one Swift face of PAM.
         .target(name: "StudioAuth", dependencies: ["CPAM", "StudioCore"], swiftSettings: strict),
@@ -73,7 +79,7 @@ let package = Package(
         .target(
             name: "StudioSandbox",
             dependencies: [
-                "StudioCore", "StudioSystemd", "StudioAuth", "StudioNet",
+                "StudioCore", "StudioSystemd", "StudioAuth", "StudioNet", "StudioStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -113,6 +119,7 @@ let package = Package(
         .testTarget(name: "StudioCoreTests", dependencies: ["StudioCore"]),
         .testTarget(name: "StudioSystemdTests", dependencies: ["StudioSystemd"]),
         .testTarget(name: "StudioSandboxTests", dependencies: ["StudioSandbox"]),
+        .testTarget(name: "StudioStoreTests", dependencies: ["StudioStore"]),
         .testTarget(name: "StudioCLITests", dependencies: ["StudioCLI"]),
         .testTarget(
             name: "StudioServerTests",

@@ -31,32 +31,14 @@ struct WorkspaceReference: ExpressibleByArgument, Sendable {
 
     /// The full identity: the owner defaults to the calling user; uid from the user database.
     func resolve() throws -> WorkspaceIdentity {
-        let user = try owner.map(UserAccount.named) ?? UserAccount.current()
+        let user: UserAccount
+        if let owner {
+            guard let account = UserAccount.named(owner) else { throw ValidationError("there is no user \"\(owner)\" on this machine") }
+            user = account
+        } else {
+            guard let account = UserAccount.withUID(getuid()) else { throw ValidationError("your uid \(getuid()) has no entry in the user database") }
+            user = account
+        }
         return WorkspaceIdentity(owner: user.name, uid: user.uid, name: name)
-    }
-}
-
-/// A Linux account, from the user database.
-struct UserAccount: Sendable {
-    var name: String
-    var uid: UInt32
-    var home: String
-    var shell: String
-
-    static func named(_ name: String) throws -> UserAccount {
-        guard let entry = getpwnam(name) else { throw ValidationError("there is no user \"\(name)\" on this machine") }
-        return UserAccount(entry.pointee)
-    }
-
-    static func current() throws -> UserAccount {
-        guard let entry = getpwuid(getuid()) else { throw ValidationError("your uid \(getuid()) has no entry in the user database") }
-        return UserAccount(entry.pointee)
-    }
-
-    init(_ entry: passwd) {
-        name = String(cString: entry.pw_name)
-        uid = entry.pw_uid
-        home = String(cString: entry.pw_dir)
-        shell = String(cString: entry.pw_shell)
     }
 }

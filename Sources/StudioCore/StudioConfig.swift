@@ -6,6 +6,14 @@ public struct StudioConfig: Sendable, Equatable {
     /// Seconds the broker stays up with no open connection before it exits; 0 means never exit.
     public var brokerIdleExitSeconds: Double = 60
 
+    /// Limits every workspace gets unless its template or its own settings say otherwise.
+    public var defaultLimits = ResourceLimits(
+        memoryMaxBytes: 4 << 30, cpus: 2, cpuWeight: 100, tasksMax: 4096, ioWeight: 100)
+    /// The most any workspace may have; nil parts are unbounded (the `studio.slice` total cap still applies).
+    public var ceilings = ResourceLimits()
+    /// The template used when none is named.
+    public var defaultTemplate = "default"
+
     public init() {}
 
     /// The keys a file may set, by section, with how each is applied.
@@ -17,13 +25,30 @@ public struct StudioConfig: Sendable, Equatable {
         "Broker": [
             "IdleExitSec": { config, entry throws(ConfigError) in config.brokerIdleExitSeconds = try entry.duration() },
         ],
+        "Workspaces": [
+            "DefaultTemplate": { config, entry throws(ConfigError) in
+                _ = try entry.itemName(in: "Workspaces", prefix: "")
+                config.defaultTemplate = entry.value
+            },
+        ],
     ]
+
+    /// Sections whose keys are resource limits (see `ResourceLimits.apply`).
+    static let limitSections = ["Limits", "Ceilings"]
 
     /// Applies every entry of `file` in order; unknown sections and keys are errors, so that typos are caught.
     public init(file: ConfigFile) throws(ConfigError) {
         for entry in file.entries {
+            if entry.section == "Limits" {
+                try defaultLimits.apply(entry)
+                continue
+            }
+            if entry.section == "Ceilings" {
+                try ceilings.apply(entry)
+                continue
+            }
             guard let section = Self.keys[entry.section] else {
-                let known = Self.keys.keys.sorted().map { "[\($0)]" }.joined(separator: ", ")
+                let known = (Array(Self.keys.keys) + Self.limitSections).sorted().map { "[\($0)]" }.joined(separator: ", ")
                 throw ConfigError(path: entry.path, line: entry.line, message: "unknown section [\(entry.section)]; known sections: \(known)")
             }
             guard let apply = section[entry.key] else {

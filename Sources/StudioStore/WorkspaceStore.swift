@@ -1,0 +1,171 @@
+import GRDB
+import StudioCore
+
+/// A failure of the database itself (not of the request), with what to check.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// Workspace definitions in SQLite (`/var/lib/studio/studio.db`), owned by the broker.
+///
+/// Whether a workspace runs is never stored: systemd is asked. Rows and units are created and removed together by
+/// the broker, which takes care that a failed create leaves neither.
+public final class WorkspaceStore: Sendable {
+    let database: DatabaseQueue
+
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    public init(path: String) throws(StoreError) {
+        do {
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(10)
+            database = try DatabaseQueue(path: path, configuration: configuration)
+            try Self.migrator.migrate(database)
+        } catch {
+            throw StoreError(message: "cannot open the workspace database \(path): \(error)")
+        }
+    }
+
+    /// An in-memory store, for tests.
+    public init() throws(StoreError) {
+        do {
+            database = try DatabaseQueue()
+            try Self.migrator.migrate(database)
+        } catch {
+            throw StoreError(message: "cannot create an in-memory database: \(error)")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: workspaces") { db in
+            try db.create(table: "workspace") { table in
+                table.autoIncrementedPrimaryKey("id")
+                table.column("owner", .text).notNull()
+                table.column("uid", .integer).notNull()
+                table.column("name", .text).notNull()
+                table.column("projectDirectory", .text).notNull()
+                table.column("template", .text).notNull()
+                table.column("memoryMaxBytes", .integer)
+                table.column("memoryHighBytes", .integer)
+                table.column("cpus", .double)
+                table.column("cpuWeight", .integer)
+                table.column("tasksMax", .integer)
+                table.column("ioWeight", .integer)
+                table.column("createdAt", .double).notNull()
+                table.uniqueKey(["uid", "name"])
+            }
+        }
+        return migrator
+    }
+
+    /// Adds a workspace; a second one with the same owner and name is refused.
+    public func insert(_ definition: WorkspaceDefinition) throws(WorkspaceStoreFailure) {
+        try run { db in
+            if try Row.fetchOne(db, sql: "SELECT 1 FROM workspace WHERE uid = ? AND name = ?",
+                                arguments: [definition.identity.uid, definition.identity.name.rawValue]) != nil {
+                throw WorkspaceStoreFailure.workspace(.alreadyExists(definition.identity.name.rawValue))
+            }
+            let limits = definition.limits
+            try db.execute(
+                sql: """
+                    INSERT INTO workspace (owner, uid, name, projectDirectory, template, memoryMaxBytes, memoryHighBytes,
+                        cpus, cpuWeight, tasksMax, ioWeight, createdAt)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    definition.identity.owner, definition.identity.uid, definition.identity.name.rawValue,
+                    definition.projectDirectory, definition.template, limits.memoryMaxBytes.map(Int64.init),
+                    limits.memoryHighBytes.map(Int64.init), limits.cpus, limits.cpuWeight.map(Int64.init),
+                    limits.tasksMax.map(Int64.init), limits.ioWeight.map(Int64.init), definition.createdAt,
+                ])
+        }
+    }
+
+    /// The workspace `name` of user `uid`, if there is one.
+    public func find(uid: UInt32, name: WorkspaceName) throws(WorkspaceStoreFailure) -> WorkspaceDefinition? {
+        try run { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM workspace WHERE uid = ? AND name = ?", arguments: [uid, name.rawValue])
+                .map(Self.definition)
+        }
+    }
+
+    /// The workspaces of `uid`, or of everyone when nil, by owner and name.
+    public func list(uid: UInt32?) throws(WorkspaceStoreFailure) -> [WorkspaceDefinition] {
+        try run { db in
+            let rows = if let uid {
+                try Row.fetchAll(db, sql: "SELECT * FROM workspace WHERE uid = ? ORDER BY name", arguments: [uid])
+            } else {
+                try Row.fetchAll(db, sql: "SELECT * FROM workspace ORDER BY owner, name")
+            }
+            return try rows.map(Self.definition)
+        }
+    }
+
+    /// Replaces a workspace's own limits.
+    public func updateLimits(uid: UInt32, name: WorkspaceName, limits: ResourceLimits) throws(WorkspaceStoreFailure) {
+        try run { db in
+            try db.execute(
+                sql: """
+                    UPDATE workspace SET memoryMaxBytes = ?, memoryHighBytes = ?, cpus = ?, cpuWeight = ?, tasksMax = ?,
+                        ioWeight = ? WHERE uid = ? AND name = ?
+                    """,
+                arguments: [
+                    limits.memoryMaxBytes.map(Int64.init), limits.memoryHighBytes.map(Int64.init), limits.cpus,
+                    limits.cpuWeight.map(Int64.init), limits.tasksMax.map(Int64.init), limits.ioWeight.map(Int64.init),
+                    uid, name.rawValue,
+                ])
+            if db.changesCount == 0 { throw WorkspaceStoreFailure.workspace(.notFound(name.rawValue)) }
+        }
+    }
+
+    /// Removes a workspace's row; false if there was none.
+    @discardableResult
+    public func delete(uid: UInt32, name: WorkspaceName) throws(WorkspaceStoreFailure) -> Bool {
+        try run { db in
+            try db.execute(sql: "DELETE FROM workspace WHERE uid = ? AND name = ?", arguments: [uid, name.rawValue])
+            return db.changesCount > 0
+        }
+    }
+
+    static func definition(_ row: Row) throws -> WorkspaceDefinition {
+        let identity = WorkspaceIdentity(
+            owner: row["owner"], uid: UInt32(row["uid"] as Int64), name: try WorkspaceName(row["name"] as String))
+        let limits = ResourceLimits(
+            memoryMaxBytes: (row["memoryMaxBytes"] as Int64?).map(UInt64.init),
+            memoryHighBytes: (row["memoryHighBytes"] as Int64?).map(UInt64.init),
+            cpus: row["cpus"],
+            cpuWeight: (row["cpuWeight"] as Int64?).map(UInt64.init),
+            tasksMax: (row["tasksMax"] as Int64?).map(UInt64.init),
+            ioWeight: (row["ioWeight"] as Int64?).map(UInt64.init))
+        return WorkspaceDefinition(
+            identity: identity, projectDirectory: row["projectDirectory"], template: row["template"], limits: limits,
+            createdAt: row["createdAt"])
+    }
+
+    /// Runs a write transaction, sorting errors into request errors and database failures.
+    func run<T>(_ body: (Database) throws -> T) throws(WorkspaceStoreFailure) -> T {
+        do {
+            return try database.write(body)
+        } catch let failure as WorkspaceStoreFailure {
+            throw failure
+        } catch let error as WorkspaceError {
+            throw .workspace(error)
+        } catch {
+            throw .store(StoreError(message: "workspace database error: \(error)"))
+        }
+    }
+}
+
+/// What a store operation can fail with: a request error (not found, exists) or a database failure.
+public enum WorkspaceStoreFailure: Error, Sendable, CustomStringConvertible {
+    case workspace(WorkspaceError)
+    case store(StoreError)
+
+    public var description: String {
+        switch self {
+        case .workspace(let error): error.description
+        case .store(let error): error.description
+        }
+    }
+}
