@@ -19,19 +19,24 @@ public final class ActivatedServer<ChildChannel: ServerChildChannel>: Service {
     let tracker: ConnectionTracker
     let logger: Logger
     let onReady: @Sendable () -> Void
+    let allowRemoteHalfClosure: Bool
     private let closing = Mutex(false)
 
     /// - Parameters:
     ///   - idleExit: stop after this long with no open connection; nil to run until told to stop.
     ///   - onReady: called once every listener accepts connections.
+    ///   - allowRemoteHalfClosure: keep a connection open for writing after the peer stopped sending (HTTP
+    ///     needs it); without it, a peer that goes away closes the connection at once.
     public init(
         listeners: [Listener],
         child: ChildChannel,
         idleExit: Duration?,
         tracker: ConnectionTracker = ConnectionTracker(),
         logger: Logger,
+        allowRemoteHalfClosure: Bool = true,
         onReady: @escaping @Sendable () -> Void = {}
     ) {
+        self.allowRemoteHalfClosure = allowRemoteHalfClosure
         self.listeners = listeners
         self.child = child
         self.idleExit = idleExit
@@ -113,7 +118,7 @@ public final class ActivatedServer<ChildChannel: ServerChildChannel>: Service {
         let child = self.child, logger = self.logger
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
-            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: allowRemoteHalfClosure)
         let setup: @Sendable (any Channel) -> EventLoopFuture<ChildChannel.Value> = { channel in
             child.setup(channel: channel, logger: logger)
         }

@@ -1,0 +1,21 @@
+/// The audited events, each with its fixed journal `MESSAGE_ID` (explained in `studio.catalog`, `journalctl -x`).
+public enum AuditEvent: String, Sendable, CaseIterable {
+    case workspaceCreate = "workspace-create"
+    case workspaceStart = "workspace-start"
+    case workspaceStop = "workspace-stop"
+    case workspaceDelete = "workspace-delete"
+    case workspaceLimits = "workspace-limits"
+    case permissionDenied = "permission-denied"
+
+    /// 128-bit ids, as `journalctl --new-id128` makes them.
+    public var messageID: String {
+        switch self {
+        case .workspaceCreate: "9f7c2a1e5b3d4c6fa0e1d2c3b4a59687"
+        case .workspaceStart: "3e6b9d0c1a2f4e5d8c7b6a5f4e3d2c1b"
+        case .workspaceStop: "b1c2d3e4f5a64b7c8d9e0f1a2b3c4d5e"
+        case .workspaceDelete: "5d4c3b2a1f0e4d9c8b7a6f5e4d3c2b1a"
+        case .workspaceLimits: "7a8b9c0d1e2f4a3b9c5d6e7f8a9b0c1d"
+        case .permissionDenied: "e0d1c2b3a4f54e6d9c8b7a6f5e4d3c2b"
+        }
+    }
+}

@@ -1,0 +1,30 @@
+import Logging
+import StudioCore
+import StudioNet
+
+/// Writes audit entries: `STUDIO_AUDIT=1` with a fixed `MESSAGE_ID` per event, so that
+/// `journalctl STUDIO_AUDIT=1` is the audit trail and `journalctl -x` explains each entry.
+struct Audit: Sendable {
+    let logger: Logger
+
+    /// Records `event` about `workspace` of `owner`, asked by `caller`, with its result (`success`, `failure`,
+    /// `denied`) and, on failure, the reason.
+    func record(
+        _ event: AuditEvent, owner: String?, workspace: String?, caller: PeerCredentials, result: String, reason: String? = nil
+    ) {
+        var metadata: Logger.Metadata = [
+            "message_id": "\(event.messageID)",
+            "studio_audit": "1",
+            "studio_event": "\(event.rawValue)",
+            "studio_result": "\(result)",
+            "studio_caller_uid": "\(caller.uid)",
+            "studio_caller_pid": "\(caller.pid)",
+        ]
+        if let owner { metadata["studio_user"] = "\(owner)" }
+        if let workspace { metadata["studio_workspace"] = "\(workspace)" }
+        if let reason { metadata["studio_reason"] = "\(reason)" }
+        let subject = [owner, workspace].compactMap { $0 }.joined(separator: "/")
+        let text = "\(event.rawValue) \(subject.isEmpty ? "" : subject + " ")by uid \(caller.uid): \(result)" + (reason.map { " (\($0))" } ?? "")
+        logger.log(level: result == "success" ? .notice : .warning, "\(text)", metadata: metadata)
+    }
+}

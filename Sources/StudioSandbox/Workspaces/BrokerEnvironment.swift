@@ -1,0 +1,36 @@
+import StudioCore
+import StudioStore
+
+/// What the broker works with; production wires the real ones, tests pass doubles.
+public struct BrokerEnvironment: Sendable {
+    /// Reads `/etc/studio/studio.conf` and drop-ins (read per request, so edits apply without a restart).
+    public var loadConfig: @Sendable () throws(ConfigError) -> StudioConfig
+    /// Reads the templates (per request, likewise).
+    public var loadTemplates: @Sendable () throws(ConfigError) -> TemplateCatalog
+    public var store: WorkspaceStore
+    public var units: any UnitManager
+    public var runtime: RuntimeDirectories
+    /// The program a workspace unit runs as its agent.
+    public var agentProgram: String
+    /// uid of the `studio` system user (studiod), if it exists.
+    public var studioUID: UInt32?
+    /// Now, in seconds since the epoch.
+    public var now: @Sendable () -> Double
+
+    public init(
+        loadConfig: @escaping @Sendable () throws(ConfigError) -> StudioConfig,
+        loadTemplates: @escaping @Sendable () throws(ConfigError) -> TemplateCatalog,
+        store: WorkspaceStore, units: any UnitManager, runtime: RuntimeDirectories,
+        agentProgram: String = Paths.sandboxProgram, studioUID: UInt32? = UserAccount.named("studio")?.uid,
+        now: @escaping @Sendable () -> Double
+    ) {
+        self.loadConfig = loadConfig
+        self.loadTemplates = loadTemplates
+        self.store = store
+        self.units = units
+        self.runtime = runtime
+        self.agentProgram = agentProgram
+        self.studioUID = studioUID
+        self.now = now
+    }
+}

@@ -1,0 +1,143 @@
+import Logging
+import StudioCore
+import StudioNet
+import StudioStore
+
+/// The workspace operations behind the broker's requests. Each checks who is asking, does the work with the store
+/// and systemd, and writes an audit entry; a failed create or start leaves neither a row nor a unit behind.
+struct WorkspaceService: Sendable {
+    let environment: BrokerEnvironment
+    let authorizer: Authorizer
+    let audit: Audit
+    let locks = KeyedLock()
+
+    init(environment: BrokerEnvironment, logger: Logger) {
+        self.environment = environment
+        self.authorizer = Authorizer(studioUID: environment.studioUID)
+        self.audit = Audit(logger: logger)
+    }
+
+    // MARK: Requests
+
+    func create(_ params: CreateParams, caller: PeerCredentials) async throws -> StartResult {
+        let (owner, name) = try await resolve(params.target, caller: caller, event: .workspaceCreate)
+        return try await locked(owner, name) { () throws -> StartResult in
+            let definition = try await audited(.workspaceCreate, owner, name, caller) {
+                try makeDefinition(params, owner: owner, name: name)
+            }
+            return StartResult(workspace: try await info(definition), created: true, alreadyRunning: false)
+        }
+    }
+
+    /// Starts a workspace, creating it first when it does not exist and a project directory was given.
+    func start(_ params: CreateParams, caller: PeerCredentials) async throws -> StartResult {
+        let (owner, name) = try await resolve(params.target, caller: caller, event: .workspaceStart)
+        return try await locked(owner, name) { () throws -> StartResult in
+            var created = false
+            let definition: WorkspaceDefinition
+            if let existing = try find(owner, name) {
+                definition = existing
+            } else {
+                guard params.projectDirectory != nil else { throw WorkspaceError.notFound(name.rawValue) }
+                definition = try await audited(.workspaceCreate, owner, name, caller) {
+                    try makeDefinition(params, owner: owner, name: name)
+                }
+                created = true
+            }
+            do {
+                let alreadyRunning = try await audited(.workspaceStart, owner, name, caller) {
+                    try await launch(definition, owner: owner)
+                }
+                return StartResult(workspace: try await info(definition), created: created, alreadyRunning: alreadyRunning)
+            } catch {
+                // Created by this request and could not start: take the row back, so nothing is half-created.
+                if created { _ = try? environment.store.delete(uid: owner.uid, name: name) }
+                throw error
+            }
+        }
+    }
+
+    func stop(_ target: WorkspaceTarget, caller: PeerCredentials) async throws -> Done {
+        let (owner, name) = try await resolve(target, caller: caller, event: .workspaceStop)
+        return try await locked(owner, name) { () throws -> Done in
+            let definition = try require(owner, name)
+            let wasRunning = try await audited(.workspaceStop, owner, name, caller) {
+                try await halt(definition)
+            }
+            return Done(wasRunning ? "stopped \(definition.identity.displayName)" : "\(definition.identity.displayName) was not running")
+        }
+    }
+
+    func restart(_ target: WorkspaceTarget, caller: PeerCredentials) async throws -> StartResult {
+        let (owner, name) = try await resolve(target, caller: caller, event: .workspaceStart)
+        return try await locked(owner, name) { () throws -> StartResult in
+            let definition = try require(owner, name)
+            _ = try await audited(.workspaceStop, owner, name, caller) { try await halt(definition) }
+            _ = try await audited(.workspaceStart, owner, name, caller) {
+                try await launch(definition, owner: owner)
+            }
+            return StartResult(workspace: try await info(definition), created: false, alreadyRunning: false)
+        }
+    }
+
+    func delete(_ target: WorkspaceTarget, caller: PeerCredentials) async throws -> Done {
+        let (owner, name) = try await resolve(target, caller: caller, event: .workspaceDelete)
+        return try await locked(owner, name) { () throws -> Done in
+            let definition = try require(owner, name)
+            try await audited(.workspaceDelete, owner, name, caller) {
+                _ = try await halt(definition)
+                try environment.store.delete(uid: owner.uid, name: name)
+            }
+            return Done("deleted \(definition.identity.displayName); \(definition.projectDirectory) was left as it is")
+        }
+    }
+
+    func status(_ target: WorkspaceTarget, caller: PeerCredentials) async throws -> WorkspaceInfo {
+        let (owner, name) = try await resolve(target, caller: caller, event: nil)
+        return try await info(require(owner, name))
+    }
+
+    func list(_ params: ListParams, caller: PeerCredentials) async throws -> WorkspaceList {
+        let uid: UInt32?
+        if params.all {
+            guard authorizer.mayListAll(caller) else {
+                audit.record(.permissionDenied, owner: nil, workspace: nil, caller: caller, result: "denied", reason: "list --all")
+                throw BrokerError.forbidden("only root may list everyone's workspaces")
+            }
+            uid = nil
+        } else {
+            uid = try await resolve(owner: params.owner, caller: caller).uid
+        }
+        let definitions = try environment.store.list(uid: uid)
+        var infos: [WorkspaceInfo] = []
+        for definition in definitions { infos.append(try await info(definition)) }
+        return WorkspaceList(workspaces: infos)
+    }
+
+    func set(_ params: SetParams, caller: PeerCredentials) async throws -> WorkspaceInfo {
+        let (owner, name) = try await resolve(params.target, caller: caller, event: .workspaceLimits)
+        return try await locked(owner, name) { () throws -> WorkspaceInfo in
+            let definition = try require(owner, name)
+            try await audited(.workspaceLimits, owner, name, caller) {
+                let config = try loadConfig()
+                let policy = LimitsPolicy(config: config)
+                try policy.check(requested: params.limits)
+                let own = definition.limits.overridden(by: params.limits)
+                try environment.store.updateLimits(uid: owner.uid, name: name, limits: own)
+                var updated = definition
+                updated.limits = own
+                let effective = try effectiveLimits(updated, config: config)
+                if let status = try await unitStatus(definition), status.isRunning {
+                    try await environment.units.setLimits(effective, on: definition.identity.unitName)
+                }
+            }
+            return try await info(require(owner, name))
+        }
+    }
+
+    func templates() throws -> TemplateList {
+        let catalog = try loadTemplates()
+        let config = try loadConfig()
+        return TemplateList(templates: catalog.names.compactMap { catalog.templates[$0] }, defaultTemplate: config.defaultTemplate)
+    }
+}
