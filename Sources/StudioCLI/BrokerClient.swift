@@ -13,13 +13,31 @@ struct BrokerClient {
     func call<Params: Codable & Sendable, Result: Codable & Sendable>(
         _ op: String, _ params: Params, as: Result.Type
     ) throws -> Result {
-        let socket = try UnixSocket(path: socketPath)
+        // Starting a workspace waits for systemd, which gives a unit up to 90 s.
+        let socket = try UnixSocket(path: socketPath, timeoutSeconds: 120)
         var request = try JSONEncoder().encode(BrokerRequest(op: op, params: params))
         request.append(UInt8(ascii: "\n"))
         try socket.write(Array(request))
         guard let line = try socket.readLine() else {
             throw BrokerError.internalError("the broker closed the connection without answering; see `journalctl -u studio-sandbox.service`")
         }
+        return try Self.result(of: line, as: Result.self)
+    }
+
+    /// Sends one request whose answer is a stream of lines; `body` gets each line until it returns false or the
+    /// broker ends the stream. An error answer is thrown.
+    func stream<Params: Codable & Sendable>(_ op: String, _ params: Params, _ body: ([UInt8]) throws -> Bool) throws {
+        let socket = try UnixSocket(path: socketPath, timeoutSeconds: 0)
+        var request = try JSONEncoder().encode(BrokerRequest(op: op, params: params))
+        request.append(UInt8(ascii: "\n"))
+        try socket.write(Array(request))
+        while let line = try socket.readLine() {
+            if let error = try? JSONDecoder().decode(BrokerResponse<NoParams>.self, from: Data(line)).error { throw error }
+            guard try body(line) else { return }
+        }
+    }
+
+    static func result<Result: Codable & Sendable>(of line: [UInt8], as: Result.Type) throws -> Result {
         let response = try JSONDecoder().decode(BrokerResponse<Result>.self, from: Data(line))
         if let error = response.error { throw error }
         guard let result = response.result else { throw BrokerError.internalError("the broker answered without a result") }

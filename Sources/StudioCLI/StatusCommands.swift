@@ -71,15 +71,9 @@ struct DaemonReport: Codable {
     }
 }
 
-struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show whether studiod and the broker answer, and their versions.")
-
-    @OptionGroup var sockets: SocketOptions
-
-    @Flag(help: "Print JSON instead of text.")
-    var json = false
-
-    func run() throws {
+/// `studioctl status` without a workspace: whether studiod and the broker answer, and their versions.
+enum DaemonStatus {
+    static func run(sockets: SocketOptions, json: Bool) throws {
         let report = DaemonReport.gather(sockets)
         if json {
             print(try JSONOutput.encode(report))

@@ -7,7 +7,10 @@ public struct StudioCtl: ParsableCommand {
         commandName: "studioctl",
         abstract: "Control Studio, the self-hosted development studio.",
         version: StudioVersion.string,
-        subcommands: [Version.self, Status.self])
+        subcommands: [
+            Create.self, Start.self, Stop.self, Restart.self, Delete.self, List.self, Status.self, Set.self, Logs.self,
+            Templates.self, Version.self,
+        ])
 
     public init() {}
 }

@@ -1,0 +1,96 @@
+import ArgumentParser
+import StudioCore
+
+/// Calls the broker for a command and turns every failure into a message on stderr and an exit code.
+///
+/// Exit codes (also in studioctl(1)): 0 success; 64 bad usage; 65 bad input (name, directory, limit, template);
+/// 66 no such workspace or user; 69 a daemon cannot be reached; 70 internal error; 71 systemd refused; 75 conflict
+/// (already exists, not running); 76 unexpected answer; 77 permission denied; 78 broken configuration.
+struct BrokerCall {
+    let sockets: SocketOptions
+
+    func callAndExit<Params: Codable & Sendable, Result: Codable & Sendable>(
+        _ op: String, _ params: Params, as type: Result.Type
+    ) throws -> Result {
+        try exitOnFailure { try BrokerClient(socketPath: sockets.brokerSocket).call(op, params, as: type) }
+    }
+
+    /// A streaming request (`logs`): `body` gets each answer line until it returns false.
+    func stream<Params: Codable & Sendable>(_ op: String, _ params: Params, _ body: ([UInt8]) throws -> Bool) throws {
+        try exitOnFailure { try BrokerClient(socketPath: sockets.brokerSocket).stream(op, params, body) }
+    }
+
+    func exitOnFailure<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let exit as ExitCode {
+            throw exit
+        } catch let error as BrokerError {
+            printError("studioctl: \(error.message)")
+            throw Self.exitCode(for: error.code)
+        } catch let error as UnixSocket.Failure {
+            printError("studioctl: cannot reach the broker at \(sockets.brokerSocket) (\(DaemonReport.reason(error))). Check `systemctl status studio-sandbox.socket`.")
+            throw ExitCodes.unavailable
+        } catch {
+            printError("studioctl: the broker's answer was not understood: \(error)")
+            throw ExitCodes.protocolError
+        }
+    }
+
+    static func exitCode(for code: String) -> ExitCode {
+        switch code {
+        case "bad_request": ExitCode(65)
+        case "not_found": ExitCode(66)
+        case "internal": ExitCode(70)
+        case "systemd": ExitCode(71)
+        case "conflict": ExitCode(75)
+        case "unsupported": ExitCodes.protocolError
+        case "forbidden": ExitCode(77)
+        case "config": ExitCode(78)
+        default: ExitCode.failure
+        }
+    }
+}
+
+/// Options that name a workspace and the sockets to reach Studio on.
+struct WorkspaceArguments: ParsableArguments {
+    @Argument(help: ArgumentHelp("The workspace: NAME, or OWNER/NAME (root).", valueName: "name"))
+    var workspace: WorkspaceReference
+
+    @OptionGroup var sockets: SocketOptions
+
+    var target: WorkspaceTarget { WorkspaceTarget(owner: workspace.owner, name: workspace.name.rawValue) }
+}
+
+/// `--memory`, `--cpus`, `--tasks`: limits a user may ask for, up to the administrator's ceilings.
+struct LimitOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Memory limit (MemoryMax), e.g. 2G or 512M.", valueName: "size"))
+    var memory: String?
+
+    @Option(help: ArgumentHelp("CPU limit in CPUs (CPUQuota), e.g. 1.5.", valueName: "n"))
+    var cpus: Double?
+
+    @Option(help: ArgumentHelp("Limit on processes and threads (TasksMax).", valueName: "n"))
+    var tasks: UInt64?
+
+    var isEmpty: Bool { memory == nil && cpus == nil && tasks == nil }
+
+    func limits() throws -> ResourceLimits {
+        var limits = ResourceLimits()
+        if let memory {
+            guard let bytes = ByteSize.parse(memory) else {
+                throw ValidationError("--memory \(memory) is not a size; write e.g. 2G or 512M")
+            }
+            limits.memoryMaxBytes = bytes
+        }
+        if let cpus {
+            guard cpus > 0 else { throw ValidationError("--cpus must be more than 0, e.g. 0.5 or 2") }
+            limits.cpus = cpus
+        }
+        if let tasks {
+            guard tasks > 0 else { throw ValidationError("--tasks must be at least 1") }
+            limits.tasksMax = tasks
+        }
+        return limits
+    }
+}
