@@ -17,10 +17,10 @@ public struct StudioCtl: ParsableCommand {
 
 /// Options every command that talks to Studio's daemons shares.
 struct SocketOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("studiod's local socket.", valueName: "path"))
+    @Option(help: ArgumentHelp("studiod's local socket.", valueName: "path", visibility: .hidden))
     var studiodSocket: String = Paths.studiodSocket
 
-    @Option(help: ArgumentHelp("The broker's socket.", valueName: "path"))
+    @Option(help: ArgumentHelp("The broker's socket.", valueName: "path", visibility: .hidden))
     var brokerSocket: String = Paths.brokerSocket
 }
 
