@@ -129,11 +129,11 @@ struct ObservedUnitState: Equatable {
         204: "ran out of memory while setting up",
         214: "could not set the scheduling policy",
         216: "could not set the group",
-        217: "could not become the user (does it exist?)",
+        217: "could not become its user",
         218: "could not set capabilities",
         219: "could not set up the cgroup",
         224: "PAM session setup failed",
-        226: "could not set up the file system namespace (a bind mount or protected path)",
+        226: "could not set up its file system namespace",
         233: "could not create the runtime directory",
     ]
 }
