@@ -9,7 +9,7 @@ packages=(
     # booted test machines
     debootstrap systemd-container
     # tests
-    curl python3-pytest
+    curl python3 python3-pytest
 )
 
 missing=()

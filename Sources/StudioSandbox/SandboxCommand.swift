@@ -3,7 +3,11 @@ import Logging
 import ServiceLifecycle
 import StudioCore
 import StudioNet
+import StudioStore
 import StudioSystemd
+#if canImport(Glibc)
+import Glibc
+#endif
 import UnixSignals
 
 /// `studio-sandbox`: the privileged broker, started by `studio-sandbox.socket`.
@@ -21,6 +25,9 @@ public struct SandboxCommand: AsyncParsableCommand {
 
     @Option(help: "Directory of configuration drop-ins.")
     var configDropIns: String = Paths.configDropInDirectory
+
+    @Option(help: "The workspace database.")
+    var database: String = Paths.stateDirectory + "/studio.db"
 
     public init() {}
 
@@ -47,9 +54,10 @@ public struct SandboxCommand: AsyncParsableCommand {
         let idleExit = config.brokerIdleExitSeconds > 0 ? Duration.seconds(config.brokerIdleExitSeconds) : nil
         let server = ActivatedServer(
             listeners: listeners,
-            child: BrokerChannel(broker: Broker(logger: logger)),
+            child: BrokerChannel(broker: makeBroker(logger: logger)),
             idleExit: idleExit,
             logger: logger,
+            allowRemoteHalfClosure: false,
             onReady: {
                 logger.info("broker is ready", metadata: ["listeners": "\(listeners.count)", "protocol": "\(BrokerProtocol.version)"])
                 ServiceNotifier.ready(status: "answering on \(listeners.map(\.description).joined(separator: ", "))")
@@ -59,5 +67,22 @@ public struct SandboxCommand: AsyncParsableCommand {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
+    }
+
+    /// The broker with its store and systemd; if the database cannot be opened it still answers `version` and
+    /// says why everything else fails.
+    func makeBroker(logger: Logger) -> Broker {
+        let (file, dropIns) = (config, configDropIns)
+        do {
+            let store = try WorkspaceStore(path: database)
+            return Broker(logger: logger, environment: BrokerEnvironment(
+                loadConfig: { () throws(ConfigError) in try StudioConfig.load(file: file, dropInDirectory: dropIns) },
+                loadTemplates: { () throws(ConfigError) in try TemplateCatalog.load() },
+                store: store, units: SystemdUnitManager(), runtime: RuntimeDirectories(),
+                now: { Double(time(nil)) }))
+        } catch {
+            logger.critical("workspace operations are unavailable: \(error)")
+            return Broker(logger: logger, unavailable: error.description)
+        }
     }
 }
