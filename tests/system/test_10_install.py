@@ -1,0 +1,26 @@
+"""Right after `apt install`: the sockets listen, studio-idled runs, studiod itself waits for its first request."""
+
+from machine import Machine, tcp_accepts
+
+
+def test_sockets_listen_and_idled_runs(machine: Machine):
+    for unit in ("studiod.socket", "studio-sandbox.socket"):
+        ok, state = machine.socket_listens(unit)
+        assert ok, state
+    idled = machine.unit("studio-idled.service")
+    assert (idled["ActiveState"], idled["SubState"]) == ("active", "running"), (
+        f"studio-idled.service: {idled['ActiveState']}/{idled['SubState']} (Result={idled.get('Result')})"
+    )
+
+
+def test_studiod_not_started_before_first_request(machine: Machine):
+    after_install = machine.facts["studiod_after_install"]
+    assert after_install["ActiveState"] == "inactive", (
+        f"studiod.service was {after_install['ActiveState']}/{after_install['SubState']} right after install, "
+        "before anyone connected (socket activation should start it on the first request)"
+    )
+    assert machine.active_state("studiod.service") == "inactive"
+
+
+def test_port_7080_accepts_tcp_from_host(machine: Machine):
+    assert tcp_accepts(), "no TCP connection to 127.0.0.1:7080 from the host"
