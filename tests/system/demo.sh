@@ -31,8 +31,7 @@ for _ in $(seq 1 300); do
 done
 [[ -n $ok ]] || die "http://127.0.0.1:7080/healthz does not answer after 30 s; see: $tb exec $name journalctl -u studiod.service"
 
-mkdir_demo_project() { "$tb" exec-as "$name" demo mkdir -p /home/demo/myproject; }
-mkdir_demo_project
+"$tb" exec-as "$name" demo mkdir -p /home/demo/myproject
 
 cat <<MSG
 
