@@ -29,6 +29,8 @@ let package = Package(
         // C, and nothing else imports it.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CPAM", providers: [.apt(["libpam0g-dev"])]),
+        // The glibc PTY and posix_spawn extensions Swift's Glibc module leaves out (need _GNU_SOURCE).
+        .target(name: "CPty"),
 
         // Domain: no I/O.
         .target(name: "StudioCore", swiftSettings: strict),
@@ -73,7 +75,7 @@ let package = Package(
         .target(
             name: "StudioSandbox",
             dependencies: [
-                "StudioCore", "StudioSystemd", "StudioAuth", "StudioNet",
+                "StudioCore", "StudioSystemd", "StudioAuth", "StudioNet", "CPty",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
