@@ -6,8 +6,9 @@ import Glibc
 /// runs on a small thread of its own, blocked in `waitpid` for exactly that child (the agent has few children, and
 /// waiting for one pid never steals another part of the program's child).
 enum ChildReaper {
-    /// Waits for `pid` to end and returns its exit code, or 128+signal if a signal killed it.
-    static func exitCode(of pid: pid_t) async -> Int32 {
+    /// Waits for `pid` to end and returns its exit code, or 128+signal if a signal killed it. `onReaped` runs on the
+    /// waiting thread right after `waitpid`, before the pid can be reused by much.
+    static func exitCode(of pid: pid_t, onReaped: @escaping @Sendable () -> Void = {}) async -> Int32 {
         await withCheckedContinuation { continuation in
             runOnThread {
                 var status: Int32 = 0
@@ -15,10 +16,12 @@ enum ChildReaper {
                     let result = waitpid(pid, &status, 0)
                     if result == pid { break }
                     if result < 0, errno != EINTR {
+                        onReaped()
                         continuation.resume(returning: 255)
                         return
                     }
                 }
+                onReaped()
                 continuation.resume(returning: decode(status: status))
             }
         }

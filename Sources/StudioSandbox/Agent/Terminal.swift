@@ -58,12 +58,16 @@ final class Terminal: Sendable {
         state = Mutex(State(scrollback: Scrollback(capacity: scrollbackBytes), cols: size.0, rows: size.1))
     }
 
-    /// Starts `argv` on a new PTY of the given size.
+    /// A client: its id and its stream of frames.
+    typealias Attachment = (id: Int, frames: AsyncStream<AgentFrame>)
+
+    /// Starts `argv` on a new PTY of the given size, with its first client already attached (so that a program that
+    /// ends at once still shows its output to whoever started it).
     static func start(
         name: String, argv: [String], command: String, environment: [String: String], directory: String,
         cols: UInt16, rows: UInt16, scrollbackBytes: Int, logger: Logger,
         onEnd: @escaping @Sendable (Terminal) -> Void = { _ in }
-    ) async throws -> Terminal {
+    ) async throws -> (terminal: Terminal, first: Attachment) {
         let pty = try PseudoTerminal.open(cols: cols, rows: rows)
         let pid: pid_t
         do {
@@ -81,6 +85,7 @@ final class Terminal: Sendable {
         let terminal = Terminal(
             name: name, pid: pid, command: command, control: control, size: (cols, rows),
             scrollbackBytes: scrollbackBytes, logger: logger, onEnd: onEnd)
+        let first = terminal.attach()!
         do {
             let channel = try await NIOPipeBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .takingOwnershipOfDescriptor(inputOutput: pty.master) { channel in
@@ -98,12 +103,12 @@ final class Terminal: Sendable {
         }
         logger.info("terminal started: \(command)")
         Task { terminal.processExited(await ChildReaper.exitCode(of: pid)) }
-        return terminal
+        return (terminal, first)
     }
 
     /// Adds a client: its stream starts with the scrollback, then live output, and ends with `.exit`.
     /// Nil if the terminal has just ended.
-    func attach() -> (id: Int, frames: AsyncStream<AgentFrame>)? {
+    func attach() -> Attachment? {
         let (stream, continuation) = AsyncStream<AgentFrame>.makeStream()
         let id: Int? = state.withLock { state in
             guard !state.finished else { return nil }

@@ -7,7 +7,7 @@ import Synchronization
 final class TerminalRegistry: Sendable {
     private struct Entry {
         var generation: Int
-        var starting: Task<Terminal, any Error>
+        var starting: Task<(terminal: Terminal, first: Terminal.Attachment), any Error>
     }
 
     private let entries = Mutex<(generation: Int, byName: [String: Entry])>((0, [:]))
@@ -31,37 +31,34 @@ final class TerminalRegistry: Sendable {
         return ([spec.shell, "-l"], "\(shellName) -l")
     }
 
-    /// The terminal `name`, started with the given size if it does not run yet; `created` says which.
-    func terminal(named name: String, cols: UInt16, rows: UInt16) async throws -> (terminal: Terminal, created: Bool) {
-        let (task, generation, created) = entries.withLock { entries in
-            if let entry = entries.byName[name] { return (entry.starting, entry.generation, false) }
-            entries.generation += 1
-            let generation = entries.generation
-            let (argv, command) = program(for: name)
-            let spec = self.spec, environment = self.environment, logger = self.logger
-            let task = Task {
-                try await Terminal.start(
-                    name: name, argv: argv, command: command, environment: environment.terminalVariables(),
-                    directory: spec.projectDirectory, cols: cols, rows: rows, scrollbackBytes: spec.scrollbackBytes,
-                    logger: logger, onEnd: { [weak self] _ in self?.remove(name, generation: generation) })
-            }
-            entries.byName[name] = Entry(generation: generation, starting: task)
-            return (task, generation, true)
-        }
-        do {
-            return (try await task.value, created)
-        } catch {
-            remove(name, generation: generation)
-            throw error
-        }
-    }
-
-    /// Attaches a new client to `name`, starting the terminal if needed.
-    func attach(_ name: String, cols: UInt16, rows: UInt16) async throws -> (terminal: Terminal, client: Int, frames: AsyncStream<AgentFrame>, created: Bool) {
+    /// Attaches a new client to `name`, starting the terminal (with the given size) if it does not run yet.
+    func attach(_ name: String, cols: UInt16, rows: UInt16) async throws -> (terminal: Terminal, client: Terminal.Attachment, created: Bool) {
         // A terminal can end between lookup and attach; then the next lookup starts a fresh one.
         for _ in 0..<3 {
-            let (terminal, created) = try await terminal(named: name, cols: cols, rows: rows)
-            if let (client, frames) = terminal.attach() { return (terminal, client, frames, created) }
+            let (task, generation, created) = entries.withLock { entries in
+                if let entry = entries.byName[name] { return (entry.starting, entry.generation, false) }
+                entries.generation += 1
+                let generation = entries.generation
+                let (argv, command) = program(for: name)
+                let spec = self.spec, environment = self.environment, logger = self.logger
+                let task = Task {
+                    try await Terminal.start(
+                        name: name, argv: argv, command: command, environment: environment.terminalVariables(),
+                        directory: spec.projectDirectory, cols: cols, rows: rows, scrollbackBytes: spec.scrollbackBytes,
+                        logger: logger, onEnd: { [weak self] _ in self?.remove(name, generation: generation) })
+                }
+                entries.byName[name] = Entry(generation: generation, starting: task)
+                return (task, generation, true)
+            }
+            let started: (terminal: Terminal, first: Terminal.Attachment)
+            do {
+                started = try await task.value
+            } catch {
+                remove(name, generation: generation)
+                throw error
+            }
+            if created { return (started.terminal, started.first, true) }
+            if let client = started.terminal.attach() { return (started.terminal, client, false) }
             await Task.yield()
         }
         throw AgentError.internalError("terminal \"\(name)\" keeps ending as it starts; see the workspace's journal")
@@ -72,7 +69,7 @@ final class TerminalRegistry: Sendable {
         let tasks = entries.withLock { $0.byName.values.map(\.starting) }
         var infos: [TerminalInfo] = []
         for task in tasks {
-            if let terminal = try? await task.value, !terminal.hasEnded { infos.append(terminal.info()) }
+            if let terminal = try? await task.value.terminal, !terminal.hasEnded { infos.append(terminal.info()) }
         }
         return infos.sorted { $0.name < $1.name }
     }
@@ -80,7 +77,7 @@ final class TerminalRegistry: Sendable {
     /// Hangs up every terminal (agent shutdown).
     func hangUpAll() async {
         let tasks = entries.withLock { $0.byName.values.map(\.starting) }
-        for task in tasks { (try? await task.value)?.hangUp() }
+        for task in tasks { (try? await task.value.terminal)?.hangUp() }
     }
 
     /// Whether no terminal is left.
