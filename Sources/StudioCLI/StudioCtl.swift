@@ -7,7 +7,7 @@ public struct StudioCtl: ParsableCommand {
         commandName: "studioctl",
         abstract: "Control Studio, the self-hosted development studio.",
         version: StudioVersion.string,
-        subcommands: [Version.self, Status.self])
+        subcommands: [Version.self, Status.self, Shell.self, Exec.self])
 
     public init() {}
 }
