@@ -16,6 +16,9 @@ short cpty_spawn_setsid(void);
 /// posix_spawn_file_actions_addchdir_np.
 int cpty_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path);
 
+/// posix_spawn_file_actions_addclosefrom_np: the child closes every descriptor from `from` up.
+int cpty_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
+
 /// pipe2(fds, O_CLOEXEC). Returns 0, or -errno.
 int cpty_pipe_cloexec(int fds[2]);
 

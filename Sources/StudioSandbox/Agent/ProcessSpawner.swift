@@ -8,7 +8,7 @@ import Glibc
 ///
 /// Every child gets a session of its own (`POSIX_SPAWN_SETSID`), so that it can be signalled as a group, default
 /// signal dispositions and an empty signal mask (the agent's own handling must not leak into shells), and the
-/// file descriptors the caller lists as 0, 1 and 2. Every other descriptor of the agent is close-on-exec.
+/// file descriptors the caller lists as 0, 1 and 2, and no other descriptor of the agent.
 enum ProcessSpawner {
     /// What to do with one of the child's standard descriptors.
     enum Stdio {
@@ -62,6 +62,9 @@ enum ProcessSpawner {
             }
         }
         cpty_spawn_addchdir(&actions, directory)
+        // Not every library the agent links opens its descriptors close-on-exec (NIO's accepted sockets and
+        // epoll descriptors are not): a child must never hold another client's connection or terminal.
+        cpty_spawn_addclosefrom(&actions, 3)
 
         var pid: pid_t = 0
         let cArguments = argv.map { strdup($0) } + [nil]
