@@ -73,12 +73,16 @@ struct AgentHost {
         signal(SIGPIPE, SIG_IGN)
         let agent = self.agent, logger = self.logger
         let socket = agent.spec.socketPath
+        // The socket is created by bind(2) with the umask's mode: make that 0660 from the first moment. Nothing
+        // else creates files until onReady puts the umask back (the apps start after it).
+        let umaskBefore = umask(0o117)
         let server = ActivatedServer(
             listeners: [.unix(path: socket)],
             child: AgentChannel(agent: agent),
             idleExit: nil,
             logger: logger,
             onReady: {
+                umask(umaskBefore)
                 // Owner and group (studio, from the runtime directory's set-group-id bit) may connect.
                 chmod(socket, 0o660)
                 logger.info("agent is ready", metadata: ["socket": "\(socket)", "apps": "\(agent.spec.apps.count)", "protocol": "\(AgentProtocol.version)"])
