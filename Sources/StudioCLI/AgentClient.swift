@@ -65,8 +65,12 @@ final class AgentClient {
     /// Connects to the workspace's agent (at `socketPath`, or the workspace's usual socket).
     init(workspace: WorkspaceIdentity, socketPath: String? = nil) throws(AgentClientError) {
         self.workspace = workspace
-        let path = socketPath ?? workspace.agentSocket
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        // Only a connected socket becomes `fd`: deinit closes it, and a failed init must not close it twice.
+        fd = try Self.connect(to: socketPath ?? workspace.agentSocket, workspace: workspace)
+    }
+
+    private static func connect(to path: String, workspace: WorkspaceIdentity) throws(AgentClientError) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .failed("cannot create a socket: \(String(cString: strerror(errno)))") }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -77,7 +81,7 @@ final class AgentClient {
         }
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
         let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard result == 0 else {
             let error = errno
@@ -88,6 +92,7 @@ final class AgentClient {
             default: throw .failed("cannot connect to \(path): \(String(cString: strerror(error)))")
             }
         }
+        return fd
     }
 
     deinit { close(fd) }
