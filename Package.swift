@@ -116,6 +116,10 @@ let package = Package(
         .testTarget(name: "StudioSystemdTests", dependencies: ["StudioSystemd"]),
         .testTarget(name: "StudioSandboxTests", dependencies: ["StudioSandbox"]),
         .testTarget(name: "StudioCLITests", dependencies: ["StudioCLI"]),
+        // The workspace agent end to end: runs the built studio-sandbox and studioctl.
+        .testTarget(
+            name: "StudioAgentTests",
+            dependencies: ["StudioSandbox", "StudioCLI", "StudioCore", "StudioNet", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "StudioServerTests",
             dependencies: [
