@@ -61,6 +61,9 @@ final class AgentClient {
     /// Frames queued by ``enqueue(_:)`` and not yet taken by the socket.
     private var outgoing: [UInt8] = []
     private var outgoingStart = 0
+    /// False once the agent stopped reading (it closed the connection after the session ended); what is still
+    /// queued is dropped, and the frames it sent before closing can still be read.
+    private(set) var canSend = true
 
     /// Connects to the workspace's agent (at `socketPath`, or the workspace's usual socket).
     init(workspace: WorkspaceIdentity, socketPath: String? = nil) throws(AgentClientError) {
@@ -143,7 +146,7 @@ final class AgentClient {
     /// Queues one frame; ``flushQueue(wait:)`` sends it. A session loop queues rather than blocks, so that it keeps
     /// reading output while the agent cannot take more input (a program that reads only after writing).
     func enqueue(_ frame: AgentFrame) {
-        outgoing += frame.encoded
+        if canSend { outgoing += frame.encoded }
     }
 
     /// Bytes queued and not yet sent.
@@ -162,6 +165,10 @@ final class AgentClient {
                     var entry = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
                     _ = poll(&entry, 1, -1)
                     continue
+                }
+                if errno == EPIPE || errno == ECONNRESET {
+                    canSend = false
+                    break
                 }
                 throw .failed("the connection to the agent of \(workspace.displayName) broke: \(String(cString: strerror(errno)))")
             }

@@ -47,7 +47,7 @@ struct AgentSessionLoop {
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             try client.flushQueue()
-            let readsInput = stdinOpen && client.queuedBytes < Self.inputBacklog
+            let readsInput = stdinOpen && client.canSend && client.queuedBytes < Self.inputBacklog
             var fds = [
                 pollfd(fd: client.fd, events: Int16(POLLIN) | (client.queuedBytes > 0 ? Int16(POLLOUT) : 0), revents: 0),
                 pollfd(fd: SignalPipe.readEnd, events: Int16(POLLIN), revents: 0),

@@ -43,6 +43,9 @@ struct Exec: ParsableCommand {
             let parts = assignment.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             variables[String(parts[0])] = String(parts[1])
         }
+        // Before raw mode: from here on SIGTERM, SIGHUP and SIGINT end the session through the poll loop, which
+        // restores the terminal.
+        SignalPipe.install()
         let local = LocalTerminal()
         let outcome: SessionOutcome
         do {

@@ -38,6 +38,9 @@ struct Shell: ParsableCommand {
     func run() throws {
         let identity = try (workspace ?? WorkspaceReference.currentDirectory()).resolve()
         let mention = AgentClientError.mention(identity)
+        // Before raw mode: from here on SIGTERM, SIGHUP and SIGINT end the session through the poll loop, which
+        // restores the terminal.
+        SignalPipe.install()
         let local = LocalTerminal()
         let outcome: SessionOutcome
         do {

@@ -38,8 +38,9 @@ public struct AgentRequest: Codable, Sendable, Equatable {
     public var terminal: String?
     /// `exec`: the program and its arguments, run without a shell.
     public var argv: [String]?
-    /// `attach` and `exec` with `tty`: the initial window size.
+    /// `attach` and `exec` with `tty`: the initial window width, in columns.
     public var cols: Int?
+    /// `attach` and `exec` with `tty`: the initial window height, in rows.
     public var rows: Int?
     /// `exec`: run in a fresh PTY instead of pipes.
     public var tty: Bool?
@@ -75,6 +76,7 @@ public struct AgentRequest: Codable, Sendable, Equatable {
 public struct AgentError: Error, Codable, Sendable, Equatable, CustomStringConvertible {
     /// `bad_request`, `forbidden`, `unsupported`, `not_found`, `spawn_failed` or `internal`.
     public var code: String
+    /// What went wrong and what to do about it, for people.
     public var message: String
 
     public init(code: String, message: String) {
@@ -84,16 +86,23 @@ public struct AgentError: Error, Codable, Sendable, Equatable, CustomStringConve
 
     public var description: String { message }
 
+    /// The request is malformed or asks for something that does not exist.
     public static func badRequest(_ message: String) -> AgentError { .init(code: "bad_request", message: message) }
+    /// The caller may not use this workspace.
     public static func forbidden(_ message: String) -> AgentError { .init(code: "forbidden", message: message) }
+    /// Another protocol version, or not now (the workspace is stopping).
     public static func unsupported(_ message: String) -> AgentError { .init(code: "unsupported", message: message) }
+    /// The program or shell could not be started.
     public static func spawnFailed(_ message: String) -> AgentError { .init(code: "spawn_failed", message: message) }
+    /// The agent failed; details are in the workspace's journal.
     public static func internalError(_ message: String) -> AgentError { .init(code: "internal", message: message) }
 }
 
 /// The answer line: `{"ok":true,…}` or `{"ok":false,"error":{…}}`.
 public struct AgentResponse: Codable, Sendable, Equatable {
+    /// Whether the request was accepted.
     public var ok: Bool
+    /// Why not, when `ok` is false.
     public var error: AgentError?
     /// `attach`: the terminal attached to.
     public var terminal: TerminalInfo?
@@ -116,6 +125,7 @@ public struct AgentResponse: Codable, Sendable, Equatable {
 
 /// A terminal the agent holds.
 public struct TerminalInfo: Codable, Sendable, Equatable {
+    /// The name clients attach by.
     public var name: String
     /// The process running in it (the shell, or the terminal's command).
     public var pid: Int32
@@ -123,6 +133,7 @@ public struct TerminalInfo: Codable, Sendable, Equatable {
     public var command: String
     /// Clients attached right now.
     public var clients: Int
+    /// The window size, in columns and rows.
     public var cols: Int
     public var rows: Int
     /// Whether this attach created the terminal (only in `attach` answers).
@@ -141,9 +152,11 @@ public struct TerminalInfo: Codable, Sendable, Equatable {
 
 /// An app the agent keeps running.
 public struct AppStatus: Codable, Sendable, Equatable {
+    /// The app's name from the template.
     public var name: String
     /// The current process, if one runs.
     public var pid: Int32?
+    /// Whether a process runs right now (false while waiting to restart).
     public var running: Bool
     /// How often it was restarted after exiting.
     public var restarts: Int
@@ -184,6 +197,7 @@ public enum AgentFrame: Sendable, Equatable {
         case input = 1, output = 2, stderr = 3, resize = 4, exit = 5, error = 6, eof = 7
     }
 
+    /// This frame's type.
     public var kind: Kind {
         switch self {
         case .input: .input

@@ -54,7 +54,7 @@ final class AgentProcess: @unchecked Sendable {
         let specPath = "\(directory)/agent.json"
         try JSONEncoder().encode(spec).write(to: URL(fileURLWithPath: specPath))
         log = "\(directory)/agent.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         process = Process()
         process.executableURL = URL(fileURLWithPath: try BuiltPrograms.path("studio-sandbox"))
         process.arguments = ["agent", "--spec", specPath]

@@ -35,6 +35,7 @@ struct AgentChannel: ServerChildChannel {
             }
         } catch {
             logger.debug("agent connection ended with an error", metadata: ["error": "\(error)"])
+            connection.close(promise: nil)
         }
     }
 
