@@ -30,6 +30,8 @@ let package = Package(
         // C, and nothing else imports it.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CPAM", providers: [.apt(["libpam0g-dev"])]),
+        // The glibc PTY and posix_spawn extensions Swift's Glibc module leaves out (need _GNU_SOURCE).
+        .target(name: "CPty"),
 
         // Domain: no I/O.
         .target(name: "StudioCore", swiftSettings: strict),
@@ -79,7 +81,7 @@ let package = Package(
         .target(
             name: "StudioSandbox",
             dependencies: [
-                "StudioCore", "StudioSystemd", "StudioAuth", "StudioNet", "StudioStore",
+                "StudioCore", "StudioSystemd", "StudioAuth", "StudioNet", "StudioStore", "CPty",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -121,6 +123,10 @@ let package = Package(
         .testTarget(name: "StudioSandboxTests", dependencies: ["StudioSandbox"]),
         .testTarget(name: "StudioStoreTests", dependencies: ["StudioStore"]),
         .testTarget(name: "StudioCLITests", dependencies: ["StudioCLI"]),
+        // The workspace agent end to end: runs the built studio-sandbox and studioctl.
+        .testTarget(
+            name: "StudioAgentTests",
+            dependencies: ["StudioSandbox", "StudioCLI", "StudioCore", "StudioNet", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "StudioServerTests",
             dependencies: [

@@ -8,8 +8,8 @@ public struct StudioCtl: ParsableCommand {
         abstract: "Control Studio, the self-hosted development studio.",
         version: StudioVersion.string,
         subcommands: [
-            Create.self, Start.self, Stop.self, Restart.self, Delete.self, List.self, Status.self, Set.self, Logs.self,
-            Templates.self, Version.self,
+            Create.self, Start.self, Stop.self, Restart.self, Delete.self, List.self, Status.self, Shell.self,
+            Exec.self, Set.self, Logs.self, Templates.self, Version.self,
         ])
 
     public init() {}

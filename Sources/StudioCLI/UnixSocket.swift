@@ -22,8 +22,8 @@ final class UnixSocket {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
+        // Once `fd` is set, a thrown error still runs deinit, which closes it: never close it here as well.
         guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            close(fd)
             throw Failure(path: path, errno: ENAMETOOLONG)
         }
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
@@ -33,9 +33,7 @@ final class UnixSocket {
             }
         }
         guard result == 0 else {
-            let error = errno
-            close(fd)
-            throw Failure(path: path, errno: error)
+            throw Failure(path: path, errno: errno)
         }
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))

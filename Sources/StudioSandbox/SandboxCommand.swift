@@ -15,7 +15,8 @@ public struct SandboxCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "studio-sandbox",
         abstract: "Studio's privileged broker (started by studio-sandbox.socket).",
-        discussion: "Answers requests on /run/studio/sandbox.sock; see docs/broker-protocol.md.")
+        discussion: "Answers requests on /run/studio/sandbox.sock; see docs/broker-protocol.md.",
+        subcommands: [AgentCommand.self])
 
     @Option(name: .customLong("listen-unix"), help: "Bind this unix socket path instead of using the socket from systemd.")
     var listenUnix: String?
