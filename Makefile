@@ -5,7 +5,7 @@ export PATH := /opt/swift/usr/bin:$(PATH)
 VERSION := $(shell sed -n 's/.*string = "\(.*\)"/\1/p' Sources/StudioCore/StudioVersion.swift)
 DEB := out/studio_$(VERSION)-1_amd64.deb
 
-.PHONY: all setup build unit-test deb system-test test demo demo-stop clean
+.PHONY: all setup build unit-test deb system-test test demo demo-stop bench clean
 
 all: build
 
@@ -35,6 +35,10 @@ demo: deb
 
 demo-stop:
 	tests/system/testbed.sh down studio-demo
+
+# Figures with their peers, measured in one run in a throwaway machine (not part of the tests).
+bench: deb
+	bench/run.sh $(DEB)
 
 clean:
 	rm -rf .build .build-release out
