@@ -59,7 +59,7 @@ struct WorkspaceArguments: ParsableArguments {
 
     @OptionGroup var sockets: SocketOptions
 
-    var target: WorkspaceTarget { WorkspaceTarget(owner: workspace.owner, name: workspace.name.rawValue) }
+    func target() throws -> WorkspaceTarget { try workspace.target() }
 }
 
 /// `--memory`, `--cpus`, `--tasks`: limits a user may ask for, up to the administrator's ceilings.
@@ -79,16 +79,16 @@ struct LimitOptions: ParsableArguments {
         var limits = ResourceLimits()
         if let memory {
             guard let bytes = ByteSize.parse(memory) else {
-                throw ValidationError("--memory \(memory) is not a size; write e.g. 2G or 512M")
+                throw badInput("--memory \(memory) is not a size; write e.g. 2G or 512M")
             }
             limits.memoryMaxBytes = bytes
         }
         if let cpus {
-            guard cpus > 0 else { throw ValidationError("--cpus must be more than 0, e.g. 0.5 or 2") }
+            guard cpus > 0 else { throw badInput("--cpus must be more than 0, e.g. 0.5 or 2") }
             limits.cpus = cpus
         }
         if let tasks {
-            guard tasks > 0 else { throw ValidationError("--tasks must be at least 1") }
+            guard tasks > 0 else { throw badInput("--tasks must be at least 1") }
             limits.tasksMax = tasks
         }
         return limits

@@ -26,8 +26,9 @@ struct CreateOptions: ParsableArguments {
     @OptionGroup var limits: LimitOptions
 
     func params(_ workspace: WorkspaceReference) throws -> CreateParams {
-        CreateParams(
-            owner: workspace.owner, name: workspace.name.rawValue,
+        let target = try workspace.target()
+        return CreateParams(
+            owner: target.owner, name: target.name,
             projectDirectory: absolutePath(directory ?? currentDirectory()), template: template,
             limits: limits.isEmpty ? nil : try limits.limits())
     }
@@ -62,7 +63,7 @@ struct Start: ParsableCommand {
         } else {
             print("\(result.created ? "created and started" : "started") \(name) (\(workspace.unit))")
         }
-        print("  shell: studioctl shell \(arguments.workspace.owner.map { "\($0)/" } ?? "")\(workspace.definition.identity.name)")
+        print("  shell: studioctl shell \(arguments.workspace.text)")
     }
 }
 
@@ -72,7 +73,7 @@ struct Stop: ParsableCommand {
     @OptionGroup var arguments: WorkspaceArguments
 
     func run() throws {
-        print(try BrokerCall(sockets: arguments.sockets).callAndExit("stop", arguments.target, as: Done.self).message)
+        print(try BrokerCall(sockets: arguments.sockets).callAndExit("stop", try arguments.target(), as: Done.self).message)
     }
 }
 
@@ -82,7 +83,7 @@ struct Restart: ParsableCommand {
     @OptionGroup var arguments: WorkspaceArguments
 
     func run() throws {
-        let result = try BrokerCall(sockets: arguments.sockets).callAndExit("restart", arguments.target, as: StartResult.self)
+        let result = try BrokerCall(sockets: arguments.sockets).callAndExit("restart", try arguments.target(), as: StartResult.self)
         print("restarted \(result.workspace.definition.identity.displayName)")
     }
 }
@@ -104,11 +105,11 @@ struct Delete: ParsableCommand {
         let call = BrokerCall(sockets: arguments.sockets)
         var directory: String?
         if purge {
-            let info = try call.callAndExit("status", arguments.target, as: WorkspaceInfo.self)
+            let info = try call.callAndExit("status", try arguments.target(), as: WorkspaceInfo.self)
             directory = info.definition.projectDirectory
             try confirmPurge(directory!)
         }
-        print(try call.callAndExit("delete", arguments.target, as: Done.self).message)
+        print(try call.callAndExit("delete", try arguments.target(), as: Done.self).message)
         if let directory {
             try Purge.remove(directory)
             print("removed \(directory)")

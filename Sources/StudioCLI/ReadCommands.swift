@@ -50,7 +50,7 @@ struct Status: ParsableCommand {
 
     func run() throws {
         guard let workspace else { return try DaemonStatus.run(sockets: sockets, json: json) }
-        let target = WorkspaceTarget(owner: workspace.owner, name: workspace.name.rawValue)
+        let target = try workspace.target()
         let info = try BrokerCall(sockets: sockets).callAndExit("status", target, as: WorkspaceInfo.self)
         if json { return print(try JSONOutput.encode(info)) }
         print(Format.status(info, now: Double(time(nil))))
@@ -73,7 +73,8 @@ struct Set: ParsableCommand {
     }
 
     func run() throws {
-        let params = SetParams(owner: arguments.workspace.owner, name: arguments.workspace.name.rawValue, limits: try limits.limits())
+        let target = try arguments.target()
+        let params = SetParams(owner: target.owner, name: target.name, limits: try limits.limits())
         let info = try BrokerCall(sockets: arguments.sockets).callAndExit("set", params, as: WorkspaceInfo.self)
         if json { return print(try JSONOutput.encode(info)) }
         print("\(info.definition.identity.displayName): \(Format.limits(info.limits))\(info.state == "running" ? " (applied to the running workspace)" : "")")
@@ -114,7 +115,8 @@ struct Logs: ParsableCommand {
     var json = false
 
     func run() throws {
-        let params = LogsParams(owner: arguments.workspace.owner, name: arguments.workspace.name.rawValue, lines: lines, follow: follow)
+        let target = try arguments.target()
+        let params = LogsParams(owner: target.owner, name: target.name, lines: lines, follow: follow)
         try BrokerCall(sockets: arguments.sockets).stream("logs", params) { line in
             if let log = try? BrokerClient.result(of: line, as: LogLine.self) {
                 print(json ? String(decoding: line, as: UTF8.self) : Format.logLine(log))

@@ -79,10 +79,9 @@ extension WorkspaceReference {
         }
         let directory = String(cString: buffer)
         let base = directory.split(separator: "/").last.map(String.init) ?? ""
-        do {
-            return try WorkspaceReference(parsing: base)
-        } catch {
+        guard (try? WorkspaceName(base)) != nil else {
             throw ValidationError("name a workspace: the current directory's name \"\(base)\" is not a workspace name")
         }
+        return WorkspaceReference(argument: base)
     }
 }

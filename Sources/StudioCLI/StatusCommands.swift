@@ -16,6 +16,7 @@ struct DaemonReport: Codable {
         var socket: String
         var version: String?
         var uptimeSeconds: Double?
+        var configError: String?
         var error: String?
     }
 
@@ -42,6 +43,7 @@ struct DaemonReport: Codable {
             studiod.reachable = true
             studiod.version = health.version
             studiod.uptimeSeconds = health.uptimeSeconds
+            studiod.configError = health.configError
         } catch {
             studiod.error = "cannot reach studiod at \(sockets.studiodSocket) (\(reason(error))). Check `systemctl status studiod.socket`; the package enables it on install."
         }
@@ -82,6 +84,9 @@ enum DaemonStatus {
                 print("studiod   \(report.studiod.version ?? "?")  up \(formatUptime(report.studiod.uptimeSeconds ?? 0))  (\(report.studiod.socket))")
             } else {
                 print("studiod   not reachable")
+            }
+            if let problem = report.studiod.configError {
+                print("          configuration error (running with defaults): \(problem)")
             }
             if report.broker.reachable {
                 print("broker    \(report.broker.version ?? "?") (protocol \(report.broker.protocolVersion ?? 0))")

@@ -89,10 +89,13 @@ public struct Health: Codable, Sendable, Equatable {
     public var version: String
     /// Seconds since this studiod process started.
     public var uptimeSeconds: Double
+    /// What is wrong with the configuration files (studiod then runs with defaults), if anything.
+    public var configError: String?
 
-    public init(status: String = "ok", version: String = StudioVersion.string, uptimeSeconds: Double) {
+    public init(status: String = "ok", version: String = StudioVersion.string, uptimeSeconds: Double, configError: String? = nil) {
         self.status = status
         self.version = version
         self.uptimeSeconds = uptimeSeconds
+        self.configError = configError
     }
 }

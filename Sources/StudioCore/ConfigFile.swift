@@ -11,8 +11,17 @@ public struct ConfigFile: Sendable, Equatable {
         public var line: Int
     }
 
+    /// A `[Section]` header, kept so that an unknown section is reported even when it has no keys.
+    public struct Section: Sendable, Equatable {
+        public var name: String
+        public var path: String
+        public var line: Int
+    }
+
     /// The entries in file order.
     public private(set) var entries: [Entry] = []
+    /// The section headers in file order.
+    public private(set) var sections: [Section] = []
 
     public init() {}
 
@@ -27,7 +36,9 @@ public struct ConfigFile: Sendable, Equatable {
                 guard line.hasSuffix("]"), line.count > 2 else {
                     throw ConfigError(path: path, line: lineNumber, message: "a section header must look like [Name], found \"\(line)\"")
                 }
-                section = String(line.dropFirst().dropLast()).trimmingWhitespace()
+                let name = String(line.dropFirst().dropLast()).trimmingWhitespace()
+                section = name
+                sections.append(Section(name: name, path: path, line: lineNumber))
                 continue
             }
             guard let equals = line.firstIndex(of: "=") else {
@@ -48,6 +59,14 @@ public struct ConfigFile: Sendable, Equatable {
     /// Appends the entries of `other`, which then win over earlier entries with the same section and key.
     public mutating func merge(_ other: ConfigFile) {
         entries.append(contentsOf: other.entries)
+        sections.append(contentsOf: other.sections)
+    }
+
+    /// Throws for the first section header whose name `isKnown` rejects, pointing at the header's line.
+    public func checkSections(known description: String, _ isKnown: (String) -> Bool) throws(ConfigError) {
+        if let unknown = sections.first(where: { !isKnown($0.name) }) {
+            throw ConfigError(path: unknown.path, line: unknown.line, message: "unknown section [\(unknown.name)]; known sections: \(description)")
+        }
     }
 
     /// The last entry for `section` / `key`, if any.

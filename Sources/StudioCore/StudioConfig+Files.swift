@@ -30,4 +30,15 @@ extension StudioConfig {
         }
         return try StudioConfig(file: merged)
     }
+
+    /// The settings, or the defaults together with the error when a file is broken. A socket-activated daemon must
+    /// keep serving then: exiting would make the socket start it again at once, until systemd gives up on the
+    /// socket; instead it reports the error (in the journal and to each request that depends on the settings).
+    public static func loadOrDefaults(file: String, dropInDirectory: String) -> (StudioConfig, ConfigError?) {
+        do {
+            return (try load(file: file, dropInDirectory: dropInDirectory), nil)
+        } catch {
+            return (StudioConfig(), error)
+        }
+    }
 }

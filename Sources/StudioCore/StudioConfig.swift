@@ -38,6 +38,8 @@ public struct StudioConfig: Sendable, Equatable {
 
     /// Applies every entry of `file` in order; unknown sections and keys are errors, so that typos are caught.
     public init(file: ConfigFile) throws(ConfigError) {
+        let known = Array(Self.keys.keys) + Self.limitSections
+        try file.checkSections(known: known.sorted().map { "[\($0)]" }.joined(separator: ", ")) { known.contains($0) }
         for entry in file.entries {
             if entry.section == "Limits" {
                 try defaultLimits.apply(entry)

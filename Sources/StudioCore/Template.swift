@@ -56,6 +56,9 @@ public struct Template: Codable, Sendable, Equatable {
     /// ```
     public init(name: String, file: ConfigFile) throws(ConfigError) {
         self.init(name: name, path: file.entries.first?.path ?? "")
+        try file.checkSections(known: "[Template], [Limits], [Idle], [Environment], [App:NAME], [Terminal:NAME]") { name in
+            ["Template", "Limits", "Idle", "Environment"].contains(name) || name.hasPrefix("App:") || name.hasPrefix("Terminal:")
+        }
         var apps: [String: AppSpec] = [:], appOrder: [String] = []
         var terminals: [String: TerminalSpec] = [:], terminalOrder: [String] = []
         for entry in file.entries {

@@ -35,12 +35,9 @@ public struct SandboxCommand: AsyncParsableCommand {
     public func run() async throws {
         JournalLogHandler.bootstrap(identifier: "studio-sandbox")
         let logger = Logger(label: "studio-sandbox")
-        let config: StudioConfig
-        do {
-            config = try StudioConfig.load(file: self.config, dropInDirectory: configDropIns)
-        } catch {
-            logger.critical("configuration error: \(error)", metadata: ["config_path": "\(error.path)"])
-            throw ExitCode(78)
+        let (config, configError) = StudioConfig.loadOrDefaults(file: self.config, dropInDirectory: configDropIns)
+        if let configError {
+            logger.critical("configuration error, running with defaults until it is fixed: \(configError)", metadata: ["config_path": "\(configError.path)"])
         }
         let listeners: [Listener]
         if let listenUnix {

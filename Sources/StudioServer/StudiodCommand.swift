@@ -34,16 +34,13 @@ public struct StudiodCommand: AsyncParsableCommand {
         JournalLogHandler.bootstrap(identifier: "studiod")
         let logger = Logger(label: "studiod")
 
-        let config: StudioConfig
-        do {
-            config = try StudioConfig.load(file: self.config, dropInDirectory: configDropIns)
-        } catch {
-            logger.critical("configuration error: \(error)", metadata: ["config_path": "\(error.path)"])
-            throw ExitCode(78)  // EX_CONFIG
+        let (config, configError) = StudioConfig.loadOrDefaults(file: self.config, dropInDirectory: configDropIns)
+        if let configError {
+            logger.critical("configuration error, running with defaults until it is fixed: \(configError)", metadata: ["config_path": "\(configError.path)"])
         }
 
         let listeners = try resolveListeners(logger: logger)
-        let router = Routes.router(uptime: { (ContinuousClock.now - started).seconds })
+        let router = Routes.router(uptime: { (ContinuousClock.now - started).seconds }, configError: configError?.description)
         let idleExit = config.serverIdleExitSeconds > 0 ? Duration.seconds(config.serverIdleExitSeconds) : nil
         // Keep-alive connections that stay silent are closed, so that an idle browser tab does not keep
         // studiod up forever.

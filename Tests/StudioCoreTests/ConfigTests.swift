@@ -56,6 +56,27 @@ import Testing
         #expect(throws: ConfigError.self) { try StudioConfig(file: ConfigFile(parsing: "[Nope]\nA=1\n", path: "/c")) }
     }
 
+    @Test func anUnknownSectionIsAnErrorEvenWithoutKeys() {
+        do {
+            _ = try StudioConfig(file: ConfigFile(parsing: "[Server]\nIdleExitSec=3s\n[Nope]\n", path: "/c"))
+            Issue.record("an unknown empty section was accepted")
+        } catch {
+            #expect(error.line == 3)
+            #expect(error.message.hasPrefix("unknown section [Nope]"))
+        }
+    }
+
+    @Test func aBrokenFileLeavesTheDefaultsAndTheError() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("studio-broken-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try "[Server]\nIdleExitSec=3s\n[Nope]\n".write(to: directory.appendingPathComponent("10-x.conf"), atomically: true, encoding: .utf8)
+        let (config, error) = StudioConfig.loadOrDefaults(file: "/nonexistent", dropInDirectory: directory.path)
+        #expect(config == StudioConfig())
+        #expect(error?.path.hasSuffix("10-x.conf") == true)
+        #expect(error?.line == 3)
+    }
+
     @Test func badDurationsAreRejectedWithTheValue() {
         do {
             _ = try StudioConfig(file: ConfigFile(parsing: "[Server]\nIdleExitSec=soon\n", path: "/c"))

@@ -111,3 +111,64 @@ def pytest_report_header(config):
 def pytest_terminal_summary(terminalreporter):
     if _state["journal"]:
         terminalreporter.write_line(f"the test machine's journal: {_state['journal']}/journal.txt (and journal.json)")
+
+
+# --- Workspaces (tests 50-98) ------------------------------------------------------------------------------------
+
+from machine import ALICE, BOB, TIMINGS, explain, ws_unit  # noqa: E402
+
+PROJ = "/home/alice/proj"  # alice's project directory; her workspace "proj" is made from it
+
+
+@pytest.fixture(scope="session")
+def users(machine: Machine) -> dict[str, int]:
+    """alice (made by `machine`) and bob, ordinary users with home directories; their uids by name.
+    alice gets the project directory PROJ, with a file in it."""
+    if machine.run("id", "-u", BOB, check=False).returncode != 0:
+        machine.run("useradd", "-m", "-s", "/bin/bash", BOB)
+    machine.run("sh", "-c", f"mkdir -p {PROJ} && echo 'hello from the project' > {PROJ}/README", user=ALICE)
+    return {u: int(machine.run("id", "-u", u).stdout) for u in (ALICE, BOB)}
+
+
+@pytest.fixture(scope="session")
+def first_start(machine: Machine, users: dict[str, int]):
+    """alice's first `studioctl start proj` in PROJ (creates the workspace), as it went: the CompletedProcess,
+    with .elapsed. Tests that need the workspace running use `proj` instead."""
+    p = machine.studioctl(ALICE, "start", "proj", cwd=PROJ, timeout=120)
+    if p.elapsed is not None:
+        TIMINGS.append(("studioctl start proj (first: creates it)", p.elapsed))
+    return p
+
+
+@pytest.fixture
+def proj(machine: Machine, first_start) -> dict[str, str]:
+    """alice's workspace "proj", running (started again if an earlier test left it stopped); its unit's properties."""
+    unit = ws_unit(ALICE, "proj")
+    if machine.unit(unit).get("ActiveState") != "active":
+        p = machine.studioctl(ALICE, "start", "proj", cwd=PROJ)
+        assert p.returncode == 0, f"could not get alice's workspace running for this test:\n{explain(p)}"
+    u = machine.unit(unit)
+    assert u["ActiveState"] == "active", f"{unit} is {u['ActiveState']}/{u['SubState']} after studioctl start"
+    return u
+
+
+class _TimingReport:
+    """Prints the measured studioctl times at the end of the run and keeps them with the journal."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter):
+        if not TIMINGS:
+            return
+        lines = [f"{seconds * 1000:8.1f} ms  {what}" for what, seconds in TIMINGS]
+        terminalreporter.write_sep("-", "studioctl timings (measured inside the machine)")
+        for line in lines:
+            terminalreporter.write_line(line)
+        try:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            (ARTIFACTS / "timings.txt").write_text("\n".join(lines) + "\n")
+        except OSError:
+            pass
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(_TimingReport(), "studio-timing-report")

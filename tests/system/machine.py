@@ -208,3 +208,211 @@ while not buf.endswith(b"\n"):
     buf += chunk
 sys.stdout.write(buf.decode("utf-8", "replace"))
 """
+
+
+# --- Workspaces (tests 50-98) ------------------------------------------------------------------------------------
+
+ALICE, BOB = "alice", "bob"  # the ordinary users the workspace tests act as (the session fixture creates them)
+CONF_DROPINS = "/etc/studio/studio.conf.d"
+AGENT_RUNTIME_ROOT = "/run/studio/ws"
+
+# (what, seconds) of timed studioctl commands, shown at the end of the run (conftest.py) and kept with the journal.
+TIMINGS: list[tuple[str, float]] = []
+
+# Runs "$@" in directory $1 and reports how long "$@" took, measured inside the machine (so without the cost of
+# entering it), as a last stderr line that Machine.studioctl takes off again.
+_TIMED = r"""cd "$1" || exit 125
+shift
+s=$EPOCHREALTIME
+"$@"
+rc=$?
+e=$EPOCHREALTIME
+printf '\n@@studio-test-elapsed %s %s\n' "$s" "$e" >&2
+exit $rc
+"""
+
+
+def ws_unit(owner: str, name: str) -> str:
+    """A workspace's unit (owner names without dashes, so no escaping needed)."""
+    return f"studio-ws-{owner}-{name}.service"
+
+
+def _studioctl(self: Machine, user: str, *args: str, cwd: str | None = None, input: str | None = None,
+               timeout: float = 60) -> subprocess.CompletedProcess:
+    """`studioctl ARGS...` as USER in CWD (default: USER's home); never raises on a non-zero exit.
+
+    The result has .elapsed (seconds the command took inside the machine) and .cmd (for messages)."""
+    home = cwd or ("/root" if user == "root" else f"/home/{user}")
+    cmd = ["bash", "-c", _TIMED, "bash", home, "studioctl", *args]
+    proc = self.run(*cmd, user=None if user == "root" else user, input=input, check=False, timeout=timeout)
+    proc.elapsed = None
+    lines = proc.stderr.split("\n")
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].startswith("@@studio-test-elapsed "):
+            _, s, e = lines[i].split()
+            proc.elapsed = float(e) - float(s)
+            # drop the marker and the blank line printed before it
+            del lines[i]
+            if i > 0 and lines[i - 1] == "":
+                del lines[i - 1]
+            break
+    proc.stderr = "\n".join(lines)
+    proc.cmd = f"(as {user}{', in ' + cwd if cwd else ''}) studioctl {' '.join(args)}"
+    return proc
+
+
+def _ws_units(self: Machine) -> list[str]:
+    """Every loaded studio-ws-* unit, whatever its state (`systemctl list-units --all`)."""
+    out = self.run("systemctl", "list-units", "--all", "--plain", "--no-legend", "--no-pager", "studio-ws-*").stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def _proc_uids(self: Machine, pid: str | int) -> list[str]:
+    status = self.run("cat", f"/proc/{pid}/status").stdout
+    for line in status.splitlines():
+        if line.startswith("Uid:"):
+            return line.split()[1:]
+    raise AssertionError(f"no Uid: line in /proc/{pid}/status")
+
+
+def _write_file(self: Machine, path: str, text: str) -> None:
+    self.run("sh", "-c", 'mkdir -p "$(dirname "$1")" && cat > "$1"', "sh", path, input=text)
+
+
+Machine.studioctl = _studioctl
+Machine.ws_units = _ws_units
+Machine.proc_uids = _proc_uids
+Machine.write_file = _write_file
+
+
+def explain(proc: subprocess.CompletedProcess) -> str:
+    """A command's result for an assertion message."""
+    cmd = getattr(proc, "cmd", None) or " ".join(map(str, proc.args))
+    return f"{cmd}\n  exit status {proc.returncode}\n  --- stdout ---\n{proc.stdout}  --- stderr ---\n{proc.stderr}"
+
+
+# Drives a program on a pseudo-terminal inside the machine, as a person at a terminal would (a python3 stand-in
+# for tmux/expect, which the testbed tree does not carry). argv[1]: JSON list of steps; argv[2:]: the program.
+#   ["send", TEXT]               type TEXT
+#   ["expect", REGEX, TIMEOUT]   wait until output after the previous match matches REGEX
+#   ["exit", TIMEOUT]            wait until the program exits; its exit status goes into the report
+# Prints one JSON object: ok, step (index of the failed step), why, output (all of it), status.
+PTY_DRIVER = r"""
+import fcntl, json, os, pty, re, select, signal, struct, sys, termios, time
+steps = json.loads(sys.argv[1])
+argv = sys.argv[2:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.environ["TERM"] = "xterm-256color"
+    try:
+        os.execvp(argv[0], argv)
+    finally:
+        os._exit(127)
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+out = b""
+eof = False
+status = None
+report = {"ok": True}
+
+def pump(timeout):
+    global out, eof
+    if eof:
+        time.sleep(min(timeout, 0.05))
+        return
+    r, _, _ = select.select([fd], [], [], timeout)
+    if r:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            data = b""
+        if data:
+            out += data
+        else:
+            eof = True
+
+def reap(block):
+    global status
+    if status is None:
+        p, st = os.waitpid(pid, 0 if block else os.WNOHANG)
+        if p:
+            status = os.waitstatus_to_exitcode(st)
+
+cursor = 0
+for i, step in enumerate(steps):
+    kind = step[0]
+    if kind == "send":
+        os.write(fd, step[1].encode())
+    elif kind == "expect":
+        pattern = re.compile(step[1].encode())
+        deadline = time.monotonic() + step[2]
+        while True:
+            m = pattern.search(out, cursor)
+            if m:
+                cursor = m.end()
+                break
+            if time.monotonic() >= deadline or (eof and status is not None):
+                report = {"ok": False, "step": i, "why": f"no {step[1]!r} within {step[2]}s" + (" (the program ended)" if eof else "")}
+                break
+            pump(0.1)
+            if eof:
+                reap(False)
+    elif kind == "exit":
+        deadline = time.monotonic() + step[1]
+        while status is None and time.monotonic() < deadline:
+            pump(0.1)
+            reap(False)
+        if status is None:
+            report = {"ok": False, "step": i, "why": f"the program did not exit within {step[1]}s"}
+    if not report["ok"]:
+        break
+if status is None:
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while status is None and time.monotonic() < deadline:
+        pump(0.1)
+        reap(False)
+    if status is None:
+        os.kill(pid, signal.SIGKILL)
+        reap(True)
+    report["killed"] = True
+while not eof:
+    pump(0.2)
+    if not select.select([fd], [], [], 0)[0]:
+        break
+report["status"] = status
+report["output"] = out.decode("utf-8", "replace")
+print(json.dumps(report))
+"""
+
+
+def on_terminal(machine: Machine, user: str, steps: list, *argv: str, cwd: str | None = None,
+                timeout: float = 60) -> dict[str, Any]:
+    """Run ARGV as USER on a pseudo-terminal inside the machine, following STEPS (see PTY_DRIVER)."""
+    home = cwd or f"/home/{user}"
+    proc = machine.run("sh", "-c", 'cd "$1" && shift && exec "$@"', "sh", home, "python3", "-c", PTY_DRIVER,
+                       json.dumps(steps), *argv, user=user, check=False, timeout=timeout)
+    try:
+        report = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        raise AssertionError(f"the terminal driver failed:\n{explain(proc)}") from None
+    report["argv"] = list(argv)
+    return report
+
+
+def show_terminal(report: dict[str, Any]) -> str:
+    """What a terminal session showed, for assertion messages (escape sequences left visible)."""
+    return (f"{' '.join(report.get('argv', []))}: ok={report.get('ok')} status={report.get('status')} "
+            f"step={report.get('step')} why={report.get('why')}\n--- terminal output ---\n"
+            f"{report.get('output', '')!r}")
+
+
+def timespan_us(text: str) -> float | None:
+    """A timespan as `systemctl show` prints it (`2s`, `1.500000s`, `1s 500ms`) in microseconds; None for infinity."""
+    import re as _re
+    if text in ("infinity", ""):
+        return None
+    scale = {"us": 1, "ms": 1e3, "s": 1e6, "min": 60e6, "h": 3600e6}
+    total = 0.0
+    for number, unit in _re.findall(r"([0-9.]+)\s*(us|ms|min|s|h)", text):
+        total += float(number) * scale[unit]
+    return total
