@@ -22,7 +22,7 @@ struct WorkspaceReference: ExpressibleByArgument, Sendable {
             switch pieces.count {
             case 1: return (nil, try WorkspaceName(text))
             case 2 where !pieces[0].isEmpty: return (String(pieces[0]), try WorkspaceName(String(pieces[1])))
-            default: throw badInput("\"\(text)\" is not a workspace: write NAME, or OWNER/NAME")
+            default: throw badInput("\"\(text)\" is not a workspace: write NAME, or OWNER/NAME, where NAME is 1 to 63 lower-case letters, digits and dashes")
             }
         } catch let error as WorkspaceError {
             throw badInput(error.description)
