@@ -38,7 +38,7 @@ for _ in $(seq "$rounds"); do
     systemctl stop bench-notify.service
 done
 for _ in $(seq "$rounds"); do
-    systemctl stop studiod.service
+    systemctl stop studiod.service 2>/dev/null
     t=$(curl -s -o /dev/null -w '%{time_starttransfer}' http://127.0.0.1:7080/healthz)
     printf 'studiod /healthz first byte, cold (socket-activated)\t%s\n' "$(python3 -c "print($t*1000)")"
     t=$(curl -s -o /dev/null -w '%{time_starttransfer}' http://127.0.0.1:7080/healthz)
