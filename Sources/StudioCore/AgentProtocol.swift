@@ -72,30 +72,12 @@ public struct AgentRequest: Codable, Sendable, Equatable {
     }
 }
 
-/// An error the agent sends back: a stable code for programs and a message for people.
-public struct AgentError: Error, Codable, Sendable, Equatable, CustomStringConvertible {
-    /// `bad_request`, `forbidden`, `unsupported`, `not_found`, `spawn_failed` or `internal`.
-    public var code: String
-    /// What went wrong and what to do about it, for people.
-    public var message: String
+/// The agent's errors: `bad_request`, `forbidden`, `unsupported`, `not_found`, `spawn_failed` or `internal`.
+public typealias AgentError = RequestError
 
-    public init(code: String, message: String) {
-        self.code = code
-        self.message = message
-    }
-
-    public var description: String { message }
-
-    /// The request is malformed or asks for something that does not exist.
-    public static func badRequest(_ message: String) -> AgentError { .init(code: "bad_request", message: message) }
-    /// The caller may not use this workspace.
-    public static func forbidden(_ message: String) -> AgentError { .init(code: "forbidden", message: message) }
-    /// Another protocol version, or not now (the workspace is stopping).
-    public static func unsupported(_ message: String) -> AgentError { .init(code: "unsupported", message: message) }
+extension RequestError {
     /// The program or shell could not be started.
-    public static func spawnFailed(_ message: String) -> AgentError { .init(code: "spawn_failed", message: message) }
-    /// The agent failed; details are in the workspace's journal.
-    public static func internalError(_ message: String) -> AgentError { .init(code: "internal", message: message) }
+    public static func spawnFailed(_ message: String) -> RequestError { .init(code: "spawn_failed", message: message) }
 }
 
 /// The answer line: `{"ok":true,…}` or `{"ok":false,"error":{…}}`.

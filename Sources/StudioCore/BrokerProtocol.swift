@@ -42,9 +42,11 @@ public struct NoParams: Codable, Sendable, Equatable {
     public init() {}
 }
 
-/// An error the broker sends back: a stable code for programs and a message for people.
-public struct BrokerError: Error, Codable, Sendable, Equatable, CustomStringConvertible {
+/// An error a Studio daemon (the broker, an agent) sends back for a request: a stable code for programs and a
+/// message for people.
+public struct RequestError: Error, Codable, Sendable, Equatable, CustomStringConvertible {
     public var code: String
+    /// What went wrong and what to do about it, for people.
     public var message: String
 
     public init(code: String, message: String) {
@@ -54,11 +56,18 @@ public struct BrokerError: Error, Codable, Sendable, Equatable, CustomStringConv
 
     public var description: String { message }
 
-    public static func badRequest(_ message: String) -> BrokerError { .init(code: "bad_request", message: message) }
-    public static func forbidden(_ message: String) -> BrokerError { .init(code: "forbidden", message: message) }
-    public static func unsupported(_ message: String) -> BrokerError { .init(code: "unsupported", message: message) }
-    public static func internalError(_ message: String) -> BrokerError { .init(code: "internal", message: message) }
+    /// The request is malformed or asks for something that does not exist.
+    public static func badRequest(_ message: String) -> RequestError { .init(code: "bad_request", message: message) }
+    /// The caller may not do this.
+    public static func forbidden(_ message: String) -> RequestError { .init(code: "forbidden", message: message) }
+    /// Another protocol version, or not now.
+    public static func unsupported(_ message: String) -> RequestError { .init(code: "unsupported", message: message) }
+    /// The daemon failed; details are in its journal.
+    public static func internalError(_ message: String) -> RequestError { .init(code: "internal", message: message) }
 }
+
+/// The broker's errors.
+public typealias BrokerError = RequestError
 
 /// The answer to a request.
 public struct BrokerResponse<Result: Codable & Sendable>: Codable, Sendable {
