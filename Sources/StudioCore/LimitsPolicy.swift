@@ -1,16 +1,24 @@
 /// How a workspace's limits are worked out: config defaults, then the template, then the workspace's own settings;
-/// the administrator's ceilings bound all of them.
+/// the administrator's ceilings bound all of them, and where the administrator set none, the machine's own size
+/// bounds memory and CPUs.
 public struct LimitsPolicy: Sendable, Equatable {
     public var defaults: ResourceLimits
     public var ceilings: ResourceLimits
+    /// The machine, for the memory and CPU ceilings the administrator left unset.
+    public var host: HostResources?
 
-    public init(defaults: ResourceLimits, ceilings: ResourceLimits) {
+    public init(defaults: ResourceLimits, ceilings: ResourceLimits, host: HostResources? = nil) {
         self.defaults = defaults
         self.ceilings = ceilings
+        self.host = host
+        if let host {
+            self.ceilings.memoryMaxBytes = ceilings.memoryMaxBytes ?? host.memoryBytes
+            self.ceilings.cpus = ceilings.cpus ?? host.cpus
+        }
     }
 
-    public init(config: StudioConfig) {
-        self.init(defaults: config.defaultLimits, ceilings: config.ceilings)
+    public init(config: StudioConfig, host: HostResources? = .current()) {
+        self.init(defaults: config.defaultLimits, ceilings: config.ceilings, host: host)
     }
 
     /// Refuses what a user asks for above a ceiling, naming the limit and the ceiling.
@@ -19,6 +27,12 @@ public struct LimitsPolicy: Sendable, Equatable {
             if let value, let ceiling, value > ceiling {
                 throw .limitAboveCeiling(limit: name, requested: show(value), ceiling: show(ceiling))
             }
+        }
+        if let host, let memory = requested.memoryMaxBytes, memory > host.memoryBytes, ceilings.memoryMaxBytes == host.memoryBytes {
+            throw .limitAboveMachine(limit: "memory", requested: ByteSize.format(memory), machine: ByteSize.format(host.memoryBytes))
+        }
+        if let host, let cpus = requested.cpus, cpus > host.cpus, ceilings.cpus == host.cpus {
+            throw .limitAboveMachine(limit: "cpus", requested: Self.formatCPUs(cpus), machine: Self.formatCPUs(host.cpus))
         }
         try over("memory", requested.memoryMaxBytes, ceilings.memoryMaxBytes, ByteSize.format)
         try over("memory high", requested.memoryHighBytes, ceilings.memoryMaxBytes, ByteSize.format)

@@ -6,8 +6,7 @@ public enum WorkspaceError: Error, Equatable, Sendable, CustomStringConvertible 
     case projectDirectory(path: String, problem: String)
     case unknownTemplate(String, known: [String])
     case limitAboveCeiling(limit: String, requested: String, ceiling: String)
-    case invalidLimit(limit: String, value: String, expected: String)
-    case notRunning(String)
+    case limitAboveMachine(limit: String, requested: String, machine: String)
 
     public var description: String {
         switch self {
@@ -23,10 +22,8 @@ public enum WorkspaceError: Error, Equatable, Sendable, CustomStringConvertible 
             "no template \"\(name)\"; available: \(known.joined(separator: ", "))"
         case .limitAboveCeiling(let limit, let requested, let ceiling):
             "\(limit) \(requested) is above the administrator's ceiling of \(ceiling); ask for at most \(ceiling)"
-        case .invalidLimit(let limit, let value, let expected):
-            "\(limit) \"\(value)\" is not valid: \(expected)"
-        case .notRunning(let name):
-            "workspace \"\(name)\" is not running; `studioctl start \(name)` starts it"
+        case .limitAboveMachine(let limit, let requested, let machine):
+            "\(limit) \(requested) is more than this machine has (\(machine)); ask for at most \(machine)"
         }
     }
 }

@@ -49,7 +49,6 @@ extension BrokerError {
         switch error {
         case .notFound: .notFound(error.description)
         case .alreadyExists: .conflict(error.description)
-        case .notRunning: .conflict(error.description)
         default: .badRequest(error.description)
         }
     }
