@@ -49,16 +49,32 @@ extension WorkspaceService {
         return definition
     }
 
+    /// The configuration and templates, read once per request (so that admin edits apply without a restart).
+    struct Settings {
+        let config: StudioConfig
+        let templates: TemplateCatalog
+        let policy: LimitsPolicy
+
+        /// The limits a workspace's unit gets.
+        func limits(of definition: WorkspaceDefinition) throws -> ResourceLimits {
+            policy.effective(template: try templates.template(definition.template).limits, workspace: definition.limits)
+        }
+    }
+
+    func loadSettings() throws -> Settings {
+        let config = try environment.loadConfig()
+        return Settings(config: config, templates: try environment.loadTemplates(), policy: LimitsPolicy(config: config))
+    }
+
     /// Validates everything, then stores the row: a bad directory, template or limit stores nothing.
-    func makeDefinition(_ params: CreateParams, owner: UserAccount, name: WorkspaceName) throws -> WorkspaceDefinition {
+    func makeDefinition(_ params: CreateParams, owner: UserAccount, name: WorkspaceName, settings: Settings) throws -> WorkspaceDefinition {
         guard let directory = params.projectDirectory else {
             throw WorkspaceError.projectDirectory(path: "(none)", problem: "was not given; pass the project directory to create a workspace")
         }
-        let config = try environment.loadConfig()
-        let templateName = params.template ?? config.defaultTemplate
-        _ = try environment.loadTemplates().template(templateName)
+        let templateName = params.template ?? settings.config.defaultTemplate
+        _ = try settings.templates.template(templateName)
         let limits = params.limits ?? ResourceLimits()
-        try LimitsPolicy(config: config).check(requested: limits)
+        try settings.policy.check(requested: limits)
         let definition = WorkspaceDefinition(
             identity: WorkspaceIdentity(owner: owner.name, uid: owner.uid, name: name),
             projectDirectory: try ProjectDirectory.validate(directory, for: owner),
@@ -69,7 +85,7 @@ extension WorkspaceService {
 
     /// Starts the unit unless it runs; true when it was running already. On failure nothing is left running and
     /// the runtime directory is gone.
-    func launch(_ definition: WorkspaceDefinition, owner: UserAccount) async throws -> Bool {
+    func launch(_ definition: WorkspaceDefinition, owner: UserAccount, settings: Settings) async throws -> Bool {
         let unit = definition.identity.unitName
         if let status = try await environment.units.status(of: unit) {
             if status.isRunning { return true }
@@ -77,9 +93,8 @@ extension WorkspaceService {
         }
         // The project directory may have gone or changed permissions since the workspace was created.
         _ = try ProjectDirectory.validate(definition.projectDirectory, for: owner)
-        let config = try environment.loadConfig()
-        let template = try environment.loadTemplates().template(definition.template)
-        let limits = try effectiveLimits(definition, config: config)
+        let template = try settings.templates.template(definition.template)
+        let limits = try settings.limits(of: definition)
         let agent = UnitSpecBuilder.agentSpec(
             for: definition, owner: owner, template: template,
             runtimeDirectory: environment.runtime.directory(for: definition.identity))
@@ -104,21 +119,14 @@ extension WorkspaceService {
         return wasRunning
     }
 
-    func effectiveLimits(_ definition: WorkspaceDefinition, config: StudioConfig) throws -> ResourceLimits {
-        let template = try environment.loadTemplates().template(definition.template)
-        return LimitsPolicy(config: config).effective(template: template.limits, workspace: definition.limits)
-    }
-
     func unitStatus(_ definition: WorkspaceDefinition) async throws -> UnitStatus? {
         try await environment.units.status(of: definition.identity.unitName)
     }
 
-    /// The workspace with systemd's view; limits fall back to the stored ones if the template has gone.
-    func info(_ definition: WorkspaceDefinition) async throws -> WorkspaceInfo {
-        let limits = (try? effectiveLimits(definition, config: environment.loadConfig())) ?? definition.limits
+    /// The workspace with systemd's view. Without settings (a broken config must not hide what runs), or when its
+    /// template has gone, the limits shown are the workspace's own.
+    func info(_ definition: WorkspaceDefinition, settings: Settings?) async throws -> WorkspaceInfo {
+        let limits = (try? settings?.limits(of: definition)) ?? definition.limits
         return WorkspaceInfo(definition: definition, unitStatus: try await unitStatus(definition), limits: limits)
     }
-
-    func loadConfig() throws -> StudioConfig { try environment.loadConfig() }
-    func loadTemplates() throws -> TemplateCatalog { try environment.loadTemplates() }
 }

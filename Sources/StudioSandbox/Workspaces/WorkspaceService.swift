@@ -22,10 +22,11 @@ struct WorkspaceService: Sendable {
     func create(_ params: CreateParams, caller: PeerCredentials) async throws -> StartResult {
         let (owner, name) = try await resolve(params.target, caller: caller, event: .workspaceCreate)
         return try await locked(owner, name) { () throws -> StartResult in
+            let settings = try loadSettings()
             let definition = try await audited(.workspaceCreate, owner, name, caller) {
-                try makeDefinition(params, owner: owner, name: name)
+                try makeDefinition(params, owner: owner, name: name, settings: settings)
             }
-            return StartResult(workspace: try await info(definition), created: true, alreadyRunning: false)
+            return StartResult(workspace: try await info(definition, settings: settings), created: true, alreadyRunning: false)
         }
     }
 
@@ -33,6 +34,7 @@ struct WorkspaceService: Sendable {
     func start(_ params: CreateParams, caller: PeerCredentials) async throws -> StartResult {
         let (owner, name) = try await resolve(params.target, caller: caller, event: .workspaceStart)
         return try await locked(owner, name) { () throws -> StartResult in
+            let settings = try loadSettings()
             var created = false
             let definition: WorkspaceDefinition
             if let existing = try find(owner, name) {
@@ -40,15 +42,15 @@ struct WorkspaceService: Sendable {
             } else {
                 guard params.projectDirectory != nil else { throw WorkspaceError.notFound(name.rawValue) }
                 definition = try await audited(.workspaceCreate, owner, name, caller) {
-                    try makeDefinition(params, owner: owner, name: name)
+                    try makeDefinition(params, owner: owner, name: name, settings: settings)
                 }
                 created = true
             }
             do {
                 let alreadyRunning = try await audited(.workspaceStart, owner, name, caller) {
-                    try await launch(definition, owner: owner)
+                    try await launch(definition, owner: owner, settings: settings)
                 }
-                return StartResult(workspace: try await info(definition), created: created, alreadyRunning: alreadyRunning)
+                return StartResult(workspace: try await info(definition, settings: settings), created: created, alreadyRunning: alreadyRunning)
             } catch {
                 // Created by this request and could not start: take the row back, so nothing is half-created.
                 if created { _ = try? environment.store.delete(uid: owner.uid, name: name) }
@@ -72,11 +74,12 @@ struct WorkspaceService: Sendable {
         let (owner, name) = try await resolve(target, caller: caller, event: .workspaceStart)
         return try await locked(owner, name) { () throws -> StartResult in
             let definition = try require(owner, name)
+            let settings = try loadSettings()
             _ = try await audited(.workspaceStop, owner, name, caller) { try await halt(definition) }
             _ = try await audited(.workspaceStart, owner, name, caller) {
-                try await launch(definition, owner: owner)
+                try await launch(definition, owner: owner, settings: settings)
             }
-            return StartResult(workspace: try await info(definition), created: false, alreadyRunning: false)
+            return StartResult(workspace: try await info(definition, settings: settings), created: false, alreadyRunning: false)
         }
     }
 
@@ -94,7 +97,7 @@ struct WorkspaceService: Sendable {
 
     func status(_ target: WorkspaceTarget, caller: PeerCredentials) async throws -> WorkspaceInfo {
         let (owner, name) = try await resolve(target, caller: caller, event: nil)
-        return try await info(require(owner, name))
+        return try await info(require(owner, name), settings: try? loadSettings())
     }
 
     func list(_ params: ListParams, caller: PeerCredentials) async throws -> WorkspaceList {
@@ -110,7 +113,8 @@ struct WorkspaceService: Sendable {
         }
         let definitions = try environment.store.list(uid: uid)
         var infos: [WorkspaceInfo] = []
-        for definition in definitions { infos.append(try await info(definition)) }
+        let settings = try? loadSettings()
+        for definition in definitions { infos.append(try await info(definition, settings: settings)) }
         return WorkspaceList(workspaces: infos)
     }
 
@@ -118,26 +122,25 @@ struct WorkspaceService: Sendable {
         let (owner, name) = try await resolve(params.target, caller: caller, event: .workspaceLimits)
         return try await locked(owner, name) { () throws -> WorkspaceInfo in
             let definition = try require(owner, name)
+            let settings = try loadSettings()
             try await audited(.workspaceLimits, owner, name, caller) {
-                let config = try loadConfig()
-                let policy = LimitsPolicy(config: config)
-                try policy.check(requested: params.limits)
+                try settings.policy.check(requested: params.limits)
                 let own = definition.limits.overridden(by: params.limits)
                 try environment.store.updateLimits(uid: owner.uid, name: name, limits: own)
                 var updated = definition
                 updated.limits = own
-                let effective = try effectiveLimits(updated, config: config)
+                let effective = try settings.limits(of: updated)
                 if let status = try await unitStatus(definition), status.isRunning {
                     try await environment.units.setLimits(effective, on: definition.identity.unitName)
                 }
             }
-            return try await info(require(owner, name))
+            return try await info(require(owner, name), settings: settings)
         }
     }
 
     func templates() throws -> TemplateList {
-        let catalog = try loadTemplates()
-        let config = try loadConfig()
-        return TemplateList(templates: catalog.names.compactMap { catalog.templates[$0] }, defaultTemplate: config.defaultTemplate)
+        let settings = try loadSettings()
+        let catalog = settings.templates
+        return TemplateList(templates: catalog.names.compactMap { catalog.templates[$0] }, defaultTemplate: settings.config.defaultTemplate)
     }
 }
