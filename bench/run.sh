@@ -26,6 +26,12 @@ rounds=$1
 ms() { local s=${1/./} e=${2/./}; printf '%d.%03d' $(((e - s) / 1000)) $(((e - s) % 1000)); }
 as_bench() { runuser -u bench -- env -C /home/bench/proj "$@"; }
 as_bench studioctl start proj >/dev/null && as_bench studioctl stop proj >/dev/null   # warm the broker
+# The sandboxing properties a workspace unit gets (UnitSpecBuilder.sandboxing).
+sandboxing=""
+for p in PrivateTmp ProtectKernelTunables ProtectKernelModules ProtectKernelLogs ProtectControlGroups ProtectClock \
+         ProtectHostname RestrictRealtime LockPersonality RestrictSUIDSGID NoNewPrivileges; do
+    sandboxing+=" -p $p=yes"
+done
 for _ in $(seq "$rounds"); do
     s=$EPOCHREALTIME; as_bench studioctl start proj >/dev/null; e=$EPOCHREALTIME
     printf 'studioctl start (workspace running, agent ready)\t%s\n' "$(ms "$s" "$e")"
@@ -36,6 +42,10 @@ for _ in $(seq "$rounds"); do
     s=$EPOCHREALTIME; systemd-run --quiet --unit=bench-notify -p Type=notify -p NotifyAccess=all sh -c 'systemd-notify --ready; sleep 60'; e=$EPOCHREALTIME
     printf 'peer: systemd-run -p Type=notify (start only)\t%s\n' "$(ms "$s" "$e")"
     systemctl stop bench-notify.service
+    s=$EPOCHREALTIME; systemd-run --quiet --unit=bench-sandboxed -p Type=notify -p NotifyAccess=all -p User=bench $sandboxing \
+        sh -c 'systemd-notify --ready; sleep 60'; e=$EPOCHREALTIME
+    printf 'peer: the same, as a user, with a workspace'"'"'s sandboxing\t%s\n' "$(ms "$s" "$e")"
+    systemctl stop bench-sandboxed.service
 done
 for _ in $(seq "$rounds"); do
     systemctl stop studiod.service 2>/dev/null
