@@ -122,6 +122,9 @@ let package = Package(
         .testTarget(name: "StudioSystemdTests", dependencies: ["StudioSystemd"]),
         .testTarget(name: "StudioSandboxTests", dependencies: ["StudioSandbox"]),
         .testTarget(name: "StudioStoreTests", dependencies: ["StudioStore"]),
+        .testTarget(
+            name: "StudioNetTests",
+            dependencies: ["StudioNet", .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "StudioCLITests", dependencies: ["StudioCLI"]),
         // The workspace agent end to end: runs the built studio-sandbox and studioctl.
         .testTarget(
