@@ -16,9 +16,10 @@ enum Format {
         }.joined(separator: "\n")
     }
 
-    /// `312M / 4G` while running, `- / 4G` otherwise.
+    /// `312M / 4G` while running, `- / 4G` otherwise; `n/a` where systemd has no figure (memory accounting off,
+    /// or cgroup v1 as in a container).
     static func memory(used: UInt64?, limit: UInt64?, running: Bool) -> String {
-        let usedText = running ? used.map(ByteSize.format) ?? "?" : "-"
+        let usedText = running ? used.map(ByteSize.format) ?? "n/a" : "-"
         return "\(usedText) / \(limit.map(ByteSize.format) ?? "no limit")"
     }
 
@@ -53,7 +54,7 @@ enum Format {
             "  cpu       " + (running ? "\(cpuTime(status?.cpuUsageNanoseconds)) used, " : "")
                 + "limit \(limits.cpus.map { LimitsPolicy.formatCPUs($0) + " CPUs" } ?? "none")"
                 + (limits.cpuWeight.map { ", weight \($0)" } ?? ""),
-            "  tasks     " + (running ? "\(status?.tasksCurrent.map(String.init) ?? "?") / " : "- / ") + (limits.tasksMax.map(String.init) ?? "no limit"),
+            "  tasks     " + (running ? "\(status?.tasksCurrent.map(String.init) ?? "n/a") / " : "- / ") + (limits.tasksMax.map(String.init) ?? "no limit"),
         ]
         if let io = limits.ioWeight { lines.append("  io        weight \(io)") }
         if running, let pid = status?.mainPID, pid > 0 { lines.append("  agent     pid \(pid), \(info.agentSocket)") }
@@ -62,7 +63,7 @@ enum Format {
 
     /// `1.2s`, `3m 4s` of CPU time.
     static func cpuTime(_ nanoseconds: UInt64?) -> String {
-        guard let nanoseconds else { return "?" }
+        guard let nanoseconds else { return "n/a" }
         let seconds = Double(nanoseconds) / 1e9
         if seconds < 60 { return "\((seconds * 10).rounded() / 10)s CPU" }
         return formatUptime(seconds) + " CPU"
