@@ -128,25 +128,46 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: project), "the project directory is never deleted by the broker")
     }
 
-    @Test func othersAreRefused() async throws {
+    @Test func studiodWithoutATicketIsRefused() async throws {
         _ = try await call("start", ["name": "web", "projectDirectory": project])
         let studiod = PeerCredentials(pid: 1, uid: 999_999, gid: 999_999)
         let (ok, error) = try await call("list", as: studiod)
         #expect(!ok)
         #expect(error["code"] as? String == "forbidden")
         #expect((error["message"] as? String)?.contains("login ticket") == true)
+    }
 
-        if getuid() == 0, let nobody = UserAccount.named("nobody") {
-            let stranger = PeerCredentials(pid: 1, uid: nobody.uid, gid: nobody.gid)
-            for op in ["stop", "status", "delete", "restart"] {
-                let (allowed, refusal) = try await call(op, ["owner": me.name, "name": "web"], as: stranger)
-                #expect(!allowed, "\(op)")
-                #expect(refusal["code"] as? String == "forbidden")
+    @Test(.enabled(if: getuid() == 0, "acts as another user, which needs root"))
+    func otherUsersAreRefused() async throws {
+        _ = try await call("start", ["name": "web", "projectDirectory": project])
+        let nobody = try #require(UserAccount.named("nobody"))
+        let stranger = PeerCredentials(pid: 1, uid: nobody.uid, gid: nobody.gid)
+        for op in ["stop", "status", "delete", "restart"] {
+            let (allowed, refusal) = try await call(op, ["owner": me.name, "name": "web"], as: stranger)
+            #expect(!allowed, "\(op)")
+            #expect(refusal["code"] as? String == "forbidden")
+        }
+        let (listed, theirs) = try await call("list", as: stranger)
+        #expect(listed)
+        #expect((theirs["workspaces"] as? [Any])?.isEmpty == true, "nobody sees only their own (none)")
+        #expect(units.units.count == 1, "the workspace still runs")
+    }
+}
+
+@Suite struct ProjectDirectoryTests {
+    @Test(.enabled(if: getuid() == 0, "checks on another user's behalf, which needs root"))
+    func anUnsearchableParentHidesWhetherSomethingExists() throws {
+        let nobody = try #require(UserAccount.named("nobody"))
+        let root = NSTemporaryDirectory() + "studio-private-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: root + "/exists", withIntermediateDirectories: true)
+        chmod(root, 0o700)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for path in [root + "/exists", root + "/missing"] {
+            #expect {
+                _ = try ProjectDirectory.validate(path, for: nobody)
+            } throws: { error in
+                "\(error)".contains("is not reachable by nobody")
             }
-            let (listed, theirs) = try await call("list", as: stranger)
-            #expect(listed)
-            #expect((theirs["workspaces"] as? [Any])?.isEmpty == true, "nobody sees only their own (none)")
-            #expect(units.units.count == 1, "the workspace still runs")
         }
     }
 }

@@ -10,6 +10,20 @@ enum ProjectDirectory {
         guard path.hasPrefix("/") else {
             throw .projectDirectory(path: path, problem: "is not an absolute path")
         }
+        // Look as the owner would before looking as root: a directory the owner cannot search must not tell them
+        // whether something exists inside it.
+        if owner.uid != 0 {
+            let groups = Set(owner.groupIDs)
+            var prefix = ""
+            var info = stat()
+            for component in path.split(separator: "/").dropLast() {
+                prefix += "/\(component)"
+                guard stat(prefix, &info) == 0 else { break }
+                guard permitted(info, uid: owner.uid, groups: groups, bits: 1) else {
+                    throw .projectDirectory(path: path, problem: "is not reachable by \(owner.name) (\(prefix) denies access); fix its permissions or pick another directory")
+                }
+            }
+        }
         guard let resolved = realpath(path, nil) else {
             throw .projectDirectory(path: path, problem: errno == ENOENT ? "does not exist; create it first" : "cannot be resolved: \(String(cString: strerror(errno)))")
         }
