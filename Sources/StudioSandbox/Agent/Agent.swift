@@ -21,7 +21,7 @@ struct AgentAccess: Sendable, Equatable {
 
     /// The uid of the `studio` system user, from the user database.
     static func studioUID() -> UInt32? {
-        getpwnam("studio").map { $0.pointee.pw_uid }
+        UserAccount.named("studio")?.uid
     }
 
     func allows(_ caller: PeerCredentials) -> Bool {

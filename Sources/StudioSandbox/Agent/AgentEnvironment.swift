@@ -14,8 +14,7 @@ struct AgentEnvironment: Sendable {
 
     init(spec: AgentSpec) {
         self.spec = spec
-        let entry = getpwuid(getuid())
-        home = entry.map { String(cString: $0.pointee.pw_dir) } ?? getenv("HOME").map { String(cString: $0) } ?? "/"
+        home = UserAccount.withUID(getuid())?.home ?? getenv("HOME").map { String(cString: $0) } ?? "/"
         path = getenv("PATH").map { String(cString: $0) } ?? ProcessSpawner.defaultPath
     }
 
