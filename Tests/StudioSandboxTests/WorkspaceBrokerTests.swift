@@ -7,7 +7,7 @@ import Testing
 @testable import StudioSandbox
 
 /// The broker's workspace operations, through its JSON protocol, with systemd replaced by a double.
-@Suite struct WorkspaceBrokerTests {
+@Suite final class WorkspaceBrokerTests: Sendable {
     let units = FakeUnitManager()
     let store: WorkspaceStore
     let broker: Broker
@@ -34,6 +34,10 @@ import Testing
             runtime: RuntimeDirectories(root: root + "/run", groupID: nil, changeOwner: false),
             agentProgram: "/usr/lib/studio/studio-sandbox", studioUID: 999_999, now: { 1_700_000_000 })
         broker = Broker(logger: Logger(label: "test"), environment: environment)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: root)
     }
 
     /// Sends `op` with `params` and returns (ok, result-or-error object).
