@@ -139,7 +139,7 @@ enum JSONOutput {
 }
 
 /// Writes one line to stderr.
-func printError(_ text: String) {
+public func printError(_ text: String) {
     let bytes = Array((text + "\n").utf8)
     _ = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }

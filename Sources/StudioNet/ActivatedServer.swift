@@ -99,8 +99,8 @@ public final class ActivatedServer<ChildChannel: ServerChildChannel>: Service {
             if let quiet = tracker.quietFor(), quiet >= idleExit {
                 let seconds = idleExit.seconds
                 logger.info(
-                    "stopping: idle for \(Self.format(seconds)) with no open connection",
-                    metadata: ["idle_seconds": "\(Self.format(seconds).dropLast())"])
+                    "stopping: idle for \(Self.format(seconds))s with no open connection",
+                    metadata: ["idle_seconds": "\(Self.format(seconds))"])
                 ServiceNotifier.stopping(status: "idle, exiting; the socket stays open")
                 stopAccepting()
                 return
@@ -109,9 +109,9 @@ public final class ActivatedServer<ChildChannel: ServerChildChannel>: Service {
         }
     }
 
-    /// `3s`, `1.5s`: seconds without a needless `.0`.
+    /// `3`, `1.5`: seconds without a needless `.0`.
     static func format(_ seconds: Double) -> String {
-        seconds == seconds.rounded() ? "\(Int(seconds))s" : "\(seconds)s"
+        seconds == seconds.rounded() ? "\(Int(seconds))" : "\(seconds)"
     }
 
     private func bind(_ listener: Listener) async throws -> NIOAsyncChannel<ChildChannel.Value, Never> {

@@ -11,11 +11,6 @@ import StudioServer
 import Glibc
 #endif
 
-func printError(_ text: String) {
-    let bytes = Array((text + "\n").utf8)
-    _ = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
-}
-
 let programs = ["studiod", "studio-sandbox", "studio-idled", "studioctl"]
 var arguments = CommandLine.arguments
 var name = String(arguments.removeFirst().split(separator: "/").last ?? "")
