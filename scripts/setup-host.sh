@@ -1,13 +1,16 @@
 #!/bin/bash
 # Installs what building and testing Studio needs on a Debian 12 machine (Swift itself is expected in /opt/swift
-# or on PATH). Idempotent and quiet when everything is already there.
+# or on PATH). Idempotent and quiet when everything is already there. ./dev runs it before make, so a machine with
+# nothing but the Swift toolchain needs no other step; make's own targets run it again (a no-op by then).
 set -euo pipefail
 
 packages=(
+    # the entry points themselves, and what dpkg-buildpackage checks for
+    make git build-essential
     # build
     dpkg-dev debhelper lintian libsystemd-dev libpam0g-dev libsqlite3-dev pkg-config
-    # booted test machines
-    debootstrap systemd-container
+    # booted test machines (testbed.sh: debootstrap, nspawn, nsenter, flock, ss)
+    debootstrap systemd-container util-linux iproute2 ca-certificates
     # tests
     curl python3 python3-pytest
 )

@@ -19,6 +19,8 @@
 # STUDIO_TESTBED_MIRROR (default http://deb.debian.org/debian),
 # STUDIO_TESTBED_BOOT_TIMEOUT (s, default 90), STUDIO_TESTBED_STOP_TIMEOUT (s, default 30).
 set -euo pipefail
+# Whatever the caller's umask, what this script creates for the machine to read must be readable there.
+umask 022
 
 readonly SUITE=bookworm
 readonly INCLUDE="systemd,systemd-sysv,dbus,libpam-systemd,systemd-container,curl,ca-certificates,libsqlite3-0,adduser,procps,python3,sudo,util-linux"
@@ -55,6 +57,7 @@ need_tools() {
     command -v flock >/dev/null || missing+=(util-linux)
     if ((${#missing[@]})); then
         log "installing ${missing[*]} with apt-get"
+        apt-get update -q >&2 || die "apt-get update failed"
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2 ||
             die "could not install ${missing[*]}"
     fi
@@ -93,6 +96,8 @@ cmd_tree() {
                 die "debootstrap failed (last lines above; all in $CACHE/debootstrap.log)"
             fi
             rm -f "$tmp"/var/cache/apt/archives/*.deb
+            # mktemp -d made it 0700; booted, an unreadable / stops every non-root daemon (dbus) from starting.
+            chmod 0755 "$tmp"
             mv -T "$tmp" "$dir"   # atomic: the tree is there whole or not at all
             trap - EXIT INT TERM
         fi
