@@ -35,11 +35,21 @@ The broker failed; see
 .B 71
 systemd refused to start or change the workspace's unit.
 .TP
+.B 74
+.B delete --purge
+deleted the workspace but could not remove all of its project directory (it is removed as the workspace's
+owner, with the owner's rights only).
+.TP
 .B 75
-Conflict: the workspace exists already, or is not running.
+Conflict: the workspace exists already, or is not running; or busy: you hold too many broker connections or
+.B logs -f
+streams at once (retry after closing some).
 .TP
 .B 77
-Permission denied: the workspace is not yours.
+Permission denied: the workspace is not yours, or your account may not have workspaces (system accounts,
+accounts without a login shell, locked or expired accounts, and, with
+.B [Access] Group=
+set, accounts outside that group).
 .TP
 .B 78
 Studio's configuration is broken; the message names the file and line.

@@ -59,8 +59,15 @@ private func converse(
     for index in 0..<Int(count) {
         guard let message = messages[index]?.pointee else { continue }
         switch message.msg_style {
-        case PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON:
+        case PAM_PROMPT_ECHO_OFF:
+            // The password prompt, and only it, gets the password.
             replies[index].resp = appdata.map { strdup($0.assumingMemoryBound(to: CChar.self)) } ?? nil
+        case PAM_PROMPT_ECHO_ON:
+            // A visible prompt asks for something else (a user name, a one-time code we cannot ask a person for):
+            // never answer it with the password, end the conversation instead.
+            for answered in 0..<index { free(replies[answered].resp) }
+            free(replies)
+            return PAM_CONV_ERR
         default:
             replies[index].resp = nil  // informational text and errors need no answer
         }

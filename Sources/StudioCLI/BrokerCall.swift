@@ -5,7 +5,7 @@ import StudioCore
 ///
 /// Exit codes (also in studioctl(1)): 0 success; 64 bad usage; 65 bad input (name, directory, limit, template);
 /// 66 no such workspace or user; 69 a daemon cannot be reached; 70 internal error; 71 systemd refused; 75 conflict
-/// (already exists, not running); 76 unexpected answer; 77 permission denied; 78 broken configuration.
+/// (already exists, not running) or busy (too many connections or log followers; retry later); 76 unexpected answer; 77 permission denied; 78 broken configuration.
 struct BrokerCall {
     let sockets: SocketOptions
 
@@ -43,7 +43,7 @@ struct BrokerCall {
         case "not_found": ExitCode(66)
         case "internal": ExitCode(70)
         case "systemd": ExitCode(71)
-        case "conflict": ExitCode(75)
+        case "conflict", "busy": ExitCode(75)
         case "unsupported": ExitCodes.protocolError
         case "forbidden": ExitCode(77)
         case "config": ExitCode(78)

@@ -103,21 +103,26 @@ struct Delete: ParsableCommand {
 
     func run() throws {
         let call = BrokerCall(sockets: arguments.sockets)
-        var directory: String?
+        var purgeAs: (directory: String, owner: UserAccount)?
         if purge {
             let info = try call.callAndExit("status", try arguments.target(), as: WorkspaceInfo.self)
-            directory = info.definition.projectDirectory
-            try confirmPurge(directory!)
+            let identity = info.definition.identity
+            guard let owner = UserAccount.withUID(identity.uid), owner.name == identity.owner else {
+                printError("studioctl: the owner of \(identity.displayName) (uid \(identity.uid)) is no longer on this machine; delete without --purge and remove \(info.definition.projectDirectory) by hand")
+                throw ExitCode(66)
+            }
+            try confirmPurge(info.definition.projectDirectory, owner: owner)
+            purgeAs = (info.definition.projectDirectory, owner)
         }
         print(try call.callAndExit("delete", try arguments.target(), as: Done.self).message)
-        if let directory {
-            try Purge.remove(directory)
+        if let (directory, owner) = purgeAs {
+            try Purge.remove(directory, as: owner)
             print("removed \(directory)")
         }
     }
 
-    func confirmPurge(_ directory: String) throws {
-        if let user = UserAccount.withUID(getuid()), directory == user.home || directory == "/" {
+    func confirmPurge(_ directory: String, owner: UserAccount) throws {
+        if directory == owner.home || directory == "/" || directory == UserAccount.withUID(getuid())?.home {
             printError("studioctl: refusing to purge \(directory): it is a home or root directory; delete without --purge")
             throw ExitCode(65)
         }
@@ -134,27 +139,49 @@ struct Delete: ParsableCommand {
     }
 }
 
-/// Removes a directory tree as the calling user (never with the broker's privileges).
+/// Removes a workspace's project directory with the rights of its owner, never more: `rm -rf --one-file-system`
+/// in a child process that runs as the owner (through `setpriv` when root asks). rm walks the tree by descriptor
+/// (openat/unlinkat) and never follows a symbolic link inside it; a link the owner put on the way to the directory
+/// leads, at worst, to files the owner could remove anyway.
 enum Purge {
-    static func remove(_ path: String) throws {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return }
-        if (info.st_mode & S_IFMT) == S_IFDIR {
-            guard let directory = opendir(path) else { throw failure(path) }
-            while let entry = readdir(directory) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                if name == "." || name == ".." { continue }
-                do { try remove(path + "/" + name) } catch { closedir(directory); throw error }
-            }
-            closedir(directory)
-            guard rmdir(path) == 0 else { throw failure(path) }
+    /// studioctl(1): the workspace was deleted but its files could not all be removed.
+    static let incomplete = ExitCode(74)
+
+    static func remove(_ path: String, as owner: UserAccount) throws {
+        let rm = ["/bin/rm", "-rf", "--one-file-system", "--preserve-root=all", "--", path]
+        let argv: [String]
+        if getuid() == owner.uid {
+            argv = rm
+        } else if getuid() == 0 {
+            argv = ["/usr/bin/setpriv", "--reuid=\(owner.uid)", "--regid=\(owner.gid)", "--init-groups", "--reset-env", "--"] + rm
         } else {
-            guard unlink(path) == 0 else { throw failure(path) }
+            printError("studioctl: only \(owner.name) or root can remove \(path)")
+            throw incomplete
+        }
+        // From "/", which every user may enter (the caller's working directory may be closed to the owner).
+        _ = chdir("/")
+        let status = try run(argv)
+        guard status == 0 else {
+            printError("studioctl: could not remove all of \(path) as \(owner.name) (rm exited with \(status)); what is left is as it was")
+            throw incomplete
         }
     }
 
-    static func failure(_ path: String) -> any Error {
-        printError("studioctl: cannot remove \(path): \(String(cString: strerror(errno)))")
-        return ExitCode.failure
+    /// Runs argv (posix_spawn, stdio inherited) and returns its exit status.
+    static func run(_ argv: [String]) throws -> Int32 {
+        var pid: pid_t = 0
+        let cArgs = argv.map { strdup($0) } + [nil]
+        defer { cArgs.forEach { free($0) } }
+        let result = posix_spawn(&pid, argv[0], nil, nil, cArgs, environ)
+        guard result == 0 else {
+            printError("studioctl: cannot run \(argv[0]): \(String(cString: strerror(result)))")
+            throw incomplete
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            guard errno == EINTR else { throw incomplete }
+        }
+        // WIFEXITED / WEXITSTATUS, which Swift does not import.
+        return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 }

@@ -1,11 +1,13 @@
 /// What the in-workspace agent needs to know, written by the broker to `/run/studio/ws/<id>/agent.json`
-/// (owned by the workspace owner, mode 0600) and read by `studio-sandbox agent --spec PATH`.
+/// (owned by the workspace owner, mode 0400, in a directory of root's) and read by `studio-sandbox agent --spec PATH`.
 public struct AgentSpec: Codable, Sendable, Equatable {
     public var workspace: WorkspaceIdentity
     /// The project directory; the agent's and every terminal's working directory.
     public var projectDirectory: String
-    /// Where the agent listens.
+    /// Where the agent listens (the broker binds it and hands the socket over; in tests the agent binds it).
     public var socketPath: String
+    /// Where the apps' sockets go; nil: `apps/` beside the agent's socket.
+    public var appDirectory: String?
     /// The owner's login shell, for terminals without a command.
     public var shell: String
     /// Extra environment for terminals, exec and apps (from the template).
@@ -18,13 +20,14 @@ public struct AgentSpec: Codable, Sendable, Equatable {
     public var scrollbackBytes: Int
 
     public init(
-        workspace: WorkspaceIdentity, projectDirectory: String, socketPath: String, shell: String,
+        workspace: WorkspaceIdentity, projectDirectory: String, socketPath: String, shell: String, appDirectory: String? = nil,
         environment: [String: String] = [:], apps: [AppSpec] = [], terminals: [TerminalSpec] = [],
         scrollbackBytes: Int = 256 * 1024
     ) {
         self.workspace = workspace
         self.projectDirectory = projectDirectory
         self.socketPath = socketPath
+        self.appDirectory = appDirectory
         self.shell = shell
         self.environment = environment
         self.apps = apps

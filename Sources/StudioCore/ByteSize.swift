@@ -15,7 +15,10 @@ public enum ByteSize {
         guard !number.isEmpty, number.allSatisfy({ $0.isNumber || $0 == "." }), let value = Double(number), value > 0 else {
             return nil
         }
-        return UInt64((value * factor).rounded())
+        let bytes = (value * factor).rounded()
+        // 2^63: anything larger is no memory size, and UInt64(_:) would trap on 2^64 and beyond.
+        guard bytes.isFinite, bytes < 9.223372036854775808e18 else { return nil }
+        return UInt64(bytes)
     }
 
     /// `4G`, `512M`, `1.5G`: the largest unit that keeps one decimal at most.

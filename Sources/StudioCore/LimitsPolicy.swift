@@ -23,6 +23,7 @@ public struct LimitsPolicy: Sendable, Equatable {
 
     /// Refuses what a user asks for above a ceiling, naming the limit and the ceiling.
     public func check(requested: ResourceLimits) throws(WorkspaceError) {
+        try requested.checkRanges()
         func over<T: Comparable>(_ name: String, _ value: T?, _ ceiling: T?, _ show: (T) -> String) throws(WorkspaceError) {
             if let value, let ceiling, value > ceiling {
                 throw .limitAboveCeiling(limit: name, requested: show(value), ceiling: show(ceiling))
@@ -64,6 +65,6 @@ public struct LimitsPolicy: Sendable, Equatable {
 
     /// `2`, `1.5`: CPUs without a needless `.0`.
     public static func formatCPUs(_ cpus: Double) -> String {
-        cpus == cpus.rounded() ? "\(Int(cpus))" : "\(cpus)"
+        cpus == cpus.rounded() && abs(cpus) < 1e15 ? "\(Int(cpus))" : "\(cpus)"
     }
 }

@@ -27,7 +27,11 @@ public struct ResourceLimits: Codable, Sendable, Equatable {
 
     /// `CPUQuotaPerSecUSec`, the D-Bus form of `CPUQuota=`: microseconds of CPU time per second.
     public var cpuQuotaPerSecMicroseconds: UInt64? {
-        cpus.map { UInt64(($0 * 1_000_000).rounded()) }
+        // Never traps: a value out of range (refused where it enters) becomes the nearest one systemd takes.
+        cpus.map { cpus in
+            let value = (cpus * 1_000_000).rounded()
+            return value.isNaN || value < 1 ? 1 : value >= 1.8e19 ? UInt64.max - 1 : UInt64(value)
+        }
     }
 
     /// Values from `other` where it sets them, else ours.
@@ -58,13 +62,19 @@ public struct TransientServiceSpec: Sendable, Equatable {
     public var limits: ResourceLimits
     /// Boolean sandboxing properties (`PrivateTmp`, `ProtectKernelTunables`, …) and their values.
     public var booleanProperties: [String: Bool]
+    /// String-valued properties (`ProtectProc=invisible`, …).
+    public var stringProperties: [String: String]
     /// `Type=notify`: the start finishes when the program says READY=1.
     public var notifyReady: Bool
+    /// A descriptor the service gets as its standard input (a listening socket the broker bound); its output
+    /// then goes to the journal. The caller keeps its own copy and closes it after the start.
+    public var standardInput: Int32?
 
     public init(
         name: String, description: String, slice: String, user: String, workingDirectory: String, argv: [String],
         environment: [String: String] = [:], limits: ResourceLimits = ResourceLimits(),
-        booleanProperties: [String: Bool] = [:], notifyReady: Bool = true
+        booleanProperties: [String: Bool] = [:], stringProperties: [String: String] = [:], notifyReady: Bool = true,
+        standardInput: Int32? = nil
     ) {
         self.name = name
         self.description = description
@@ -75,7 +85,9 @@ public struct TransientServiceSpec: Sendable, Equatable {
         self.environment = environment
         self.limits = limits
         self.booleanProperties = booleanProperties
+        self.stringProperties = stringProperties
         self.notifyReady = notifyReady
+        self.standardInput = standardInput
     }
 }
 

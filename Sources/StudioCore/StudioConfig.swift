@@ -13,6 +13,8 @@ public struct StudioConfig: Sendable, Equatable {
     public var ceilings = ResourceLimits()
     /// The template used when none is named.
     public var defaultTemplate = "default"
+    /// When set, only members of this group get workspaces (besides being regular login accounts).
+    public var accessGroup: String?
 
     public init() {}
 
@@ -24,6 +26,14 @@ public struct StudioConfig: Sendable, Equatable {
         ],
         "Broker": [
             "IdleExitSec": { config, entry throws(ConfigError) in config.brokerIdleExitSeconds = try entry.duration() },
+        ],
+        "Access": [
+            "Group": { config, entry throws(ConfigError) in
+                guard entry.value.isEmpty || UserName.isValid(entry.value) else {
+                    throw ConfigError(path: entry.path, line: entry.line, message: "Group=\(entry.value) is not a group name")
+                }
+                config.accessGroup = entry.value.isEmpty ? nil : entry.value
+            },
         ],
         "Workspaces": [
             "DefaultTemplate": { config, entry throws(ConfigError) in

@@ -93,16 +93,16 @@ extension ResourceLimits {
     /// Applies one `[Limits]`-style entry (used by templates and by studio.conf's `[Limits]` and `[Ceilings]`).
     mutating func apply(_ entry: ConfigFile.Entry) throws(ConfigError) {
         switch entry.key {
-        case "MemoryMax": memoryMaxBytes = try entry.byteSize()
-        case "MemoryHigh": memoryHighBytes = try entry.byteSize()
+        case "MemoryMax": memoryMaxBytes = try entry.byteSize(in: Self.memoryRange)
+        case "MemoryHigh": memoryHighBytes = try entry.byteSize(in: Self.memoryRange)
         case "CPUs":
-            guard let value = Double(entry.value), value > 0, value <= 1024 else {
-                throw entry.error("CPUs=\(entry.value) is not a number of CPUs; write e.g. 2 or 0.5")
+            guard let value = Double(entry.value), value.isFinite, Self.cpusRange.contains(value) else {
+                throw entry.error("CPUs=\(entry.value) is not a number of CPUs from 0.01 to 1024; write e.g. 2 or 0.5")
             }
             cpus = value
-        case "CPUWeight": cpuWeight = try entry.integer(in: 1...10000)
-        case "TasksMax": tasksMax = try entry.integer(in: 1...4_194_304)
-        case "IOWeight": ioWeight = try entry.integer(in: 1...10000)
+        case "CPUWeight": cpuWeight = try entry.integer(in: Self.weightRange)
+        case "TasksMax": tasksMax = try entry.integer(in: Self.tasksRange)
+        case "IOWeight": ioWeight = try entry.integer(in: Self.weightRange)
         default:
             throw entry.error("unknown limit \(entry.key); the limits are MemoryMax, MemoryHigh, CPUs, CPUWeight, TasksMax, IOWeight")
         }
@@ -114,8 +114,11 @@ extension ConfigFile.Entry {
         ConfigError(path: path, line: line, message: message)
     }
 
-    func byteSize() throws(ConfigError) -> UInt64 {
+    func byteSize(in range: ClosedRange<UInt64>) throws(ConfigError) -> UInt64 {
         guard let bytes = ByteSize.parse(value) else { throw error("\(key)=\(value) is not a size; write e.g. 512M or 4G") }
+        guard range.contains(bytes) else {
+            throw error("\(key)=\(value) must be from \(ByteSize.format(range.lowerBound)) to \(ByteSize.format(range.upperBound))")
+        }
         return bytes
     }
 

@@ -7,6 +7,7 @@ public enum WorkspaceError: Error, Equatable, Sendable, CustomStringConvertible 
     case unknownTemplate(String, known: [String])
     case limitAboveCeiling(limit: String, requested: String, ceiling: String)
     case limitAboveMachine(limit: String, requested: String, machine: String)
+    case limitOutOfRange(limit: String, value: String, range: String)
 
     public var description: String {
         switch self {
@@ -24,6 +25,8 @@ public enum WorkspaceError: Error, Equatable, Sendable, CustomStringConvertible 
             "\(limit) \(requested) is above the administrator's ceiling of \(ceiling); ask for at most \(ceiling)"
         case .limitAboveMachine(let limit, let requested, let machine):
             "\(limit) \(requested) is more than this machine has (\(machine)); ask for at most \(machine)"
+        case .limitOutOfRange(let limit, let value, let range):
+            "\(limit) \(value) is out of range; it must be from \(range)"
         }
     }
 }

@@ -10,6 +10,33 @@ public struct WorkspaceTarget: Codable, Sendable, Equatable {
     }
 }
 
+/// `stop`: the workspace, and why (studio-idled must say; the reason lands in the audit entry).
+public struct StopParams: Codable, Sendable, Equatable {
+    public var owner: String?
+    public var name: String
+    public var reason: String?
+
+    /// The longest reason kept; a longer one is refused.
+    public static let maxReasonLength = 500
+
+    public init(owner: String? = nil, name: String, reason: String? = nil) {
+        self.owner = owner
+        self.name = name
+        self.reason = reason
+    }
+
+    public var target: WorkspaceTarget { WorkspaceTarget(owner: owner, name: name) }
+
+    /// The reason as it may be recorded: one line of printable text, at most ``maxReasonLength`` characters.
+    public static func checkedReason(_ reason: String?) throws(RequestError) -> String? {
+        guard let reason, !reason.isEmpty else { return nil }
+        guard reason.count <= maxReasonLength, !reason.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw .badRequest("a stop reason must be one line of at most \(maxReasonLength) characters without control characters")
+        }
+        return reason
+    }
+}
+
 /// `create` and `start` (which creates on first use).
 public struct CreateParams: Codable, Sendable, Equatable {
     public var owner: String?
@@ -72,6 +99,8 @@ public struct LogsParams: Codable, Sendable, Equatable {
     public var lines: Int
     /// Keep streaming new entries until the client goes away.
     public var follow: Bool
+    /// How many earlier entries a request may ask for.
+    public static let linesRange = 0...10_000
 
     public init(owner: String? = nil, name: String, lines: Int = 50, follow: Bool = false) {
         self.owner = owner

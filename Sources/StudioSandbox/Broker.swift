@@ -23,6 +23,10 @@ public struct Broker: Sendable {
     let service: WorkspaceService?
     /// Why workspace operations are unavailable (e.g. the database could not be opened), if they are.
     let unavailable: String?
+    /// Open connections per caller.
+    let connections = CallerCounter(limit: CallerLimits.connectionsPerUID)
+    /// `logs --follow` streams per caller.
+    let followers = CallerCounter(limit: CallerLimits.followersPerUID)
 
     /// A broker that answers only `version` (and says why the rest is unavailable).
     public init(logger: Logger, unavailable: String = "this broker has no workspace support") {
@@ -91,17 +95,24 @@ public struct Broker: Sendable {
         switch op {
         case "create": return answer(try await service.create(params(CreateParams.self), caller: caller))
         case "start": return answer(try await service.start(params(CreateParams.self), caller: caller))
-        case "stop": return answer(try await service.stop(params(WorkspaceTarget.self), caller: caller))
+        case "stop": return answer(try await service.stop(params(StopParams.self), caller: caller))
         case "restart": return answer(try await service.restart(params(WorkspaceTarget.self), caller: caller))
         case "delete": return answer(try await service.delete(params(WorkspaceTarget.self), caller: caller))
         case "status": return answer(try await service.status(params(WorkspaceTarget.self), caller: caller))
         case "list": return answer(try await service.list(params(ListParams.self), caller: caller))
         case "set": return answer(try await service.set(params(SetParams.self), caller: caller))
-        case "templates": return answer(try service.templates())
+        case "templates": return answer(try await service.templates(caller: caller))
         case "logs":
             let request = try params(LogsParams.self)
-            let unit = try await service.status(request.target, caller: caller).unit
-            let entries = UnitLogs.stream(unit: unit, lines: request.lines, follow: request.follow, logger: logger)
+            guard LogsParams.linesRange.contains(request.lines) else {
+                throw BrokerError.badRequest("lines must be from \(LogsParams.linesRange.lowerBound) to \(LogsParams.linesRange.upperBound); got \(request.lines)")
+            }
+            let info = try await service.status(request.target, caller: caller)
+            guard let follower = request.follow ? followers.enter(caller.uid) : .notCounted else {
+                throw BrokerError.busy("you already follow \(CallerLimits.followersPerUID) workspace logs; stop one (Ctrl-C) and try again")
+            }
+            let entries = UnitLogs.stream(unit: info.unit, uid: info.definition.identity.uid, lines: request.lines, follow: request.follow, logger: logger)
+            let followers = self.followers
             return .stream(AsyncStream { continuation in
                 let task = Task {
                     for await entry in entries {
@@ -109,7 +120,10 @@ public struct Broker: Sendable {
                     }
                     continuation.finish()
                 }
-                continuation.onTermination = { _ in task.cancel() }
+                continuation.onTermination = { _ in
+                    task.cancel()
+                    followers.leave(follower)
+                }
             })
         default:
             throw BrokerError.badRequest("unknown operation \"\(op)\"")

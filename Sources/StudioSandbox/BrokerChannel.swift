@@ -42,6 +42,14 @@ struct BrokerChannel: ServerChildChannel {
     func handle(value: Value, logger: Logger) async {
         do {
             let caller = try await PeerCredentials.of(value.channel)
+            guard let ticket = broker.connections.enter(caller.uid) else {
+                let answer = broker.reject(.busy("uid \(caller.uid) already has \(CallerLimits.connectionsPerUID) connections open to the broker; close some and try again"), caller: caller, op: nil)
+                try await value.executeThenClose { _, outbound in
+                    try await outbound.write(ByteBuffer(bytes: answer + [UInt8(ascii: "\n")]))
+                }
+                return
+            }
+            defer { broker.connections.leave(ticket) }
             try await value.executeThenClose { inbound, outbound in
                 do {
                     for try await line in inbound {

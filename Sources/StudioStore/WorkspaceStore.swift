@@ -75,9 +75,9 @@ public final class WorkspaceStore: Sendable {
                     """,
                 arguments: [
                     definition.identity.owner, definition.identity.uid, definition.identity.name.rawValue,
-                    definition.projectDirectory, definition.template, limits.memoryMaxBytes.map(Int64.init),
-                    limits.memoryHighBytes.map(Int64.init), limits.cpus, limits.cpuWeight.map(Int64.init),
-                    limits.tasksMax.map(Int64.init), limits.ioWeight.map(Int64.init), definition.createdAt,
+                    definition.projectDirectory, definition.template, limits.memoryMaxBytes.map(Int64.init(clamping:)),
+                    limits.memoryHighBytes.map(Int64.init(clamping:)), limits.cpus, limits.cpuWeight.map(Int64.init(clamping:)),
+                    limits.tasksMax.map(Int64.init(clamping:)), limits.ioWeight.map(Int64.init(clamping:)), definition.createdAt,
                 ])
         }
     }
@@ -111,8 +111,8 @@ public final class WorkspaceStore: Sendable {
                         ioWeight = ? WHERE uid = ? AND name = ?
                     """,
                 arguments: [
-                    limits.memoryMaxBytes.map(Int64.init), limits.memoryHighBytes.map(Int64.init), limits.cpus,
-                    limits.cpuWeight.map(Int64.init), limits.tasksMax.map(Int64.init), limits.ioWeight.map(Int64.init),
+                    limits.memoryMaxBytes.map(Int64.init(clamping:)), limits.memoryHighBytes.map(Int64.init(clamping:)), limits.cpus,
+                    limits.cpuWeight.map(Int64.init(clamping:)), limits.tasksMax.map(Int64.init(clamping:)), limits.ioWeight.map(Int64.init(clamping:)),
                     uid, name.rawValue,
                 ])
             if db.changesCount == 0 { throw WorkspaceStoreFailure.workspace(.notFound(name.rawValue)) }
@@ -130,14 +130,14 @@ public final class WorkspaceStore: Sendable {
 
     static func definition(_ row: Row) throws -> WorkspaceDefinition {
         let identity = WorkspaceIdentity(
-            owner: row["owner"], uid: UInt32(row["uid"] as Int64), name: try WorkspaceName(row["name"] as String))
+            owner: row["owner"], uid: UInt32(clamping: row["uid"] as Int64), name: try WorkspaceName(row["name"] as String))
         let limits = ResourceLimits(
-            memoryMaxBytes: (row["memoryMaxBytes"] as Int64?).map(UInt64.init),
-            memoryHighBytes: (row["memoryHighBytes"] as Int64?).map(UInt64.init),
+            memoryMaxBytes: (row["memoryMaxBytes"] as Int64?).map(UInt64.init(clamping:)),
+            memoryHighBytes: (row["memoryHighBytes"] as Int64?).map(UInt64.init(clamping:)),
             cpus: row["cpus"],
-            cpuWeight: (row["cpuWeight"] as Int64?).map(UInt64.init),
-            tasksMax: (row["tasksMax"] as Int64?).map(UInt64.init),
-            ioWeight: (row["ioWeight"] as Int64?).map(UInt64.init))
+            cpuWeight: (row["cpuWeight"] as Int64?).map(UInt64.init(clamping:)),
+            tasksMax: (row["tasksMax"] as Int64?).map(UInt64.init(clamping:)),
+            ioWeight: (row["ioWeight"] as Int64?).map(UInt64.init(clamping:)))
         return WorkspaceDefinition(
             identity: identity, projectDirectory: row["projectDirectory"], template: row["template"], limits: limits,
             createdAt: row["createdAt"])

@@ -108,6 +108,9 @@ final class BusMessage {
         case .int64(let v): try append(v)
         case .double(let v): try append(v)
         case .strings(let v): try append(v)
+        case .fileDescriptor(let fd):
+            var fd = fd
+            try BusError.check("sd_bus_message_append_basic", sd_bus_message_append_basic(pointer, BusType.code("h"), &fd))
         case .commands(let commands):
             try open("a", "(sasb)")
             for command in commands {

@@ -19,6 +19,8 @@ public enum BusValue: Sendable, Equatable {
     case strings([String])
     /// `a(sasb)`: what `ExecStart=` and friends are made of.
     case commands([BusExecCommand])
+    /// `h`: a file descriptor, duplicated into the message (the caller keeps and closes its own).
+    case fileDescriptor(Int32)
 
     /// The D-Bus signature of the value, as written into a variant.
     public var signature: String {
@@ -32,6 +34,7 @@ public enum BusValue: Sendable, Equatable {
         case .double: "d"
         case .strings: "as"
         case .commands: "a(sasb)"
+        case .fileDescriptor: "h"
         }
     }
 

@@ -38,6 +38,24 @@ public enum SocketActivation {
         }
     }
 
+    /// A listening socket passed as standard input (`StandardInputFileDescriptor=` of a transient unit), moved to a
+    /// close-on-exec descriptor of its own, with /dev/null put on fd 0 so that no child inherits the socket.
+    public static func standardInputListener(name: String) throws(SystemError) -> ListenSocket {
+        var listening: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0 else {
+            throw SystemError("standard input is not a listening socket: getsockopt", errno: errno)
+        }
+        guard listening != 0 else { throw SystemError("standard input is not a listening socket", errno: EINVAL) }
+        let fd = fcntl(0, F_DUPFD_CLOEXEC, 3)
+        guard fd >= 0 else { throw SystemError("fcntl(F_DUPFD_CLOEXEC)", errno: errno) }
+        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        guard null >= 0 else { throw SystemError("open(/dev/null)", errno: errno) }
+        guard dup2(null, 0) == 0 else { throw SystemError("dup2", errno: errno) }
+        close(null)
+        return ListenSocket(fd: fd, name: name, family: family(of: fd))
+    }
+
     /// The address family a socket is bound to.
     static func family(of fd: Int32) -> ListenSocket.Family {
         var storage = sockaddr_storage()

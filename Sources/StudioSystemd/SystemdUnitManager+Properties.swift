@@ -28,6 +28,17 @@ extension SystemdUnitManager {
         for (name, value) in spec.booleanProperties.sorted(by: { $0.key < $1.key }) {
             properties.append(BusProperty(name, .bool(value)))
         }
+        for (name, value) in spec.stringProperties.sorted(by: { $0.key < $1.key }) {
+            properties.append(BusProperty(name, .string(value)))
+        }
+        if let fd = spec.standardInput {
+            // With a descriptor on stdin, systemd's default for stdout/stderr is "inherit" (the socket): say journal.
+            properties += [
+                BusProperty("StandardInputFileDescriptor", .fileDescriptor(fd)),
+                BusProperty("StandardOutput", .string("journal")),
+                BusProperty("StandardError", .string("journal")),
+            ]
+        }
         return properties
     }
 

@@ -87,12 +87,12 @@ import Testing
         #expect(try agent.ask(AgentRequest(op: "apps")).ok)
     }
 
-    @Test func readyOnTheSocketWithMode0660AndSigtermEndsTerminals() throws {
+    @Test func readyOnTheSocketWithMode0600AndSigtermEndsTerminals() throws {
         let notify = try NotifyListener()
         let agent = try AgentProcess(notifySocket: notify.path)
         var info = stat()
         #expect(stat(agent.spec.socketPath, &info) == 0)
-        #expect(info.st_mode & 0o777 == 0o660)
+        #expect(info.st_mode & 0o777 == 0o600, "the owner's alone")
         let messages = try notify.receive(seconds: 10)
         #expect(messages.contains("READY=1"))
 

@@ -26,13 +26,23 @@ import Testing
         var config = StudioConfig()
         config.ceilings = ResourceLimits(memoryMaxBytes: 8 << 30, cpus: 4, tasksMax: 10000)
         let templates = TemplateCatalog(templates: [
-            "default": Template(name: "default", limits: ResourceLimits(tasksMax: 512)),
+            "default": Template(name: "default", limits: ResourceLimits(tasksMax: 512), environment: ["API_TOKEN": "hunter2"]),
             "big": Template(name: "big", limits: ResourceLimits(memoryMaxBytes: 64 << 30)),
         ])
+        // The test runs as whoever runs `swift test` (root in CI): let that account own workspaces here.
+        let shell = me.shell
         let environment = BrokerEnvironment(
             loadConfig: { [config] in config }, loadTemplates: { templates }, store: store, units: units,
-            runtime: RuntimeDirectories(root: root + "/run", groupID: nil, changeOwner: false),
-            agentProgram: "/usr/lib/studio/studio-sandbox", studioUID: 999_999, now: { 1_700_000_000 })
+            runtime: RuntimeDirectories(root: root + "/run", changeOwner: false),
+            agentProgram: "/usr/lib/studio/studio-sandbox", studioUID: 999_999, idledUID: 999_998,
+            readSystemFile: { path in
+                switch path {
+                case "/etc/login.defs": "UID_MIN 0\nUID_MAX 4294967294\n"
+                case "/etc/shells": "/bin/sh\n\(shell)\n"
+                default: nil
+                }
+            },
+            now: { 1_700_000_000 })
         broker = Broker(logger: Logger(label: "test"), environment: environment)
     }
 
@@ -138,7 +148,7 @@ import Testing
         let (ok, error) = try await call("list", as: studiod)
         #expect(!ok)
         #expect(error["code"] as? String == "forbidden")
-        #expect((error["message"] as? String)?.contains("login ticket") == true)
+        #expect((error["message"] as? String)?.contains("login grant") == true)
     }
 
     @Test(.enabled(if: getuid() == 0, "acts as another user, which needs root"))
@@ -151,9 +161,9 @@ import Testing
             #expect(!allowed, "\(op)")
             #expect(refusal["code"] as? String == "forbidden")
         }
-        let (listed, theirs) = try await call("list", as: stranger)
-        #expect(listed)
-        #expect((theirs["workspaces"] as? [Any])?.isEmpty == true, "nobody sees only their own (none)")
+        let (listed, refusal) = try await call("list", as: stranger)
+        #expect(!listed, "nobody cannot log in (nologin): it gets nothing, not even an empty list")
+        #expect(refusal["code"] as? String == "forbidden")
         #expect(units.units.count == 1, "the workspace still runs")
     }
 }

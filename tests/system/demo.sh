@@ -44,5 +44,5 @@ Studio is running in the machine "$name" (it shares this host's network).
   As root   $tb exec $name bash
   Logs      $tb exec $name journalctl -u 'studio*'
   Audit     $tb exec $name journalctl STUDIO_AUDIT=1
-  Stop it   make demo-stop     (or: $tb down $name)
+  Stop it   ./dev demo-stop     (or: $tb down $name)
 MSG

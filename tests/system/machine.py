@@ -416,3 +416,84 @@ def timespan_us(text: str) -> float | None:
     for number, unit in _re.findall(r"([0-9.]+)\s*(us|ms|min|s|h)", text):
         total += float(number) * scale[unit]
     return total
+
+
+# --- Raw broker requests and background commands (tests 65, 67) ---------------------------------------------------
+
+BROKER_SOCKET = "/run/studio/sandbox.sock"
+
+# Sends each request line (stdin: a JSON list of lines, without their newlines) to the broker on a connection of its
+# own and prints a JSON list: for each, the first answer line (without its newline), "" if the broker closed without
+# answering, or "connect: <error> <errno>" if the connection was refused. argv[1]: the socket.
+BROKER_EACH = r"""
+import json, socket, sys
+path = sys.argv[1]
+out = []
+for line in json.load(sys.stdin):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(15)
+    try:
+        s.connect(path)
+    except OSError as e:
+        out.append(f"connect: {type(e).__name__} {e.errno}")
+        s.close()
+        continue
+    try:
+        s.sendall(line.encode() + b"\n")
+    except OSError:
+        pass  # the broker may close early (a line too long); its answer is still there to read
+    buf = b""
+    try:
+        while b"\n" not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    except OSError:
+        pass
+    s.close()
+    out.append(buf.decode("utf-8", "replace").split("\n")[0])
+print(json.dumps(out))
+"""
+
+
+def _broker_lines(self: Machine, user: str, lines: list[str], timeout: float = 120) -> list[str]:
+    """Sends each of LINES to the broker as USER ("root" for root), each on a connection of its own; returns the
+    first answer line of each (see BROKER_EACH)."""
+    proc = self.run("python3", "-c", BROKER_EACH, BROKER_SOCKET, user=None if user == "root" else user,
+                    input=json.dumps(lines), check=False, timeout=timeout)
+    try:
+        answers = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"the broker client failed:\n{explain(proc)}") from None
+    assert len(answers) == len(lines), f"{len(lines)} requests, {len(answers)} answers:\n{explain(proc)}"
+    return answers
+
+
+def _broker(self: Machine, user: str, request: dict[str, Any] | str) -> dict[str, Any]:
+    """One request to the broker as USER (a dict is sent as JSON, a str as it is); its answer, parsed."""
+    line = request if isinstance(request, str) else json.dumps(request)
+    answer = _broker_lines(self, user, [line])[0]
+    try:
+        return json.loads(answer)
+    except json.JSONDecodeError:
+        raise AssertionError(f"the broker's answer to {line[:300]!r} as {user} is not JSON: {answer!r}") from None
+
+
+def _spawn(self: Machine, *cmd: str, user: str | None = None) -> subprocess.Popen:
+    """Starts CMD inside (as USER, or root) without waiting: a Popen with text stdin/stdout/stderr pipes."""
+    args = ["exec-as", self.name, user, *cmd] if user and user != "root" else ["exec", self.name, *cmd]
+    return subprocess.Popen([str(TESTBED), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+Machine.broker_lines = _broker_lines
+Machine.broker = _broker
+Machine.spawn = _spawn
+
+
+def answer_error(answer: dict[str, Any]) -> str | None:
+    """The error code of a broker answer, or None for an answer that is ok."""
+    if answer.get("ok") is True:
+        return None
+    return (answer.get("error") or {}).get("code", "(no code)")

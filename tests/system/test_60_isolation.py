@@ -71,16 +71,12 @@ def test_bob_cannot_reach_alices_agent(machine: Machine, proj, users):
     assert p.returncode != 0 and "Permission denied" in p.stderr, f"bob listing {rundir}: {p.stdout}{p.stderr}"
 
 
-def test_studiod_user_can_reach_alices_agent(machine: Machine, proj, users):
-    """The runtime directory is group studio and set-gid so that studiod (user studio) reaches the agent socket
-    (docs/architecture.md, "Runtime directory"): the web UI's way into the workspace."""
-    rundir = f"{AGENT_RUNTIME_ROOT}/{users[ALICE]}-proj"
-    sock = f"{rundir}/agent.sock"
-    info = machine.run("stat", "-c", "%n %U %G %a", rundir, sock).stdout
+def test_studiod_user_cannot_reach_alices_agent(machine: Machine, proj, users):
+    """studiod (user studio) is trusted by no agent for its uid: the web issue hands it a connection through the
+    broker for a logged-in user (docs/architecture.md, "Identities"). Until then it cannot even reach the socket."""
+    sock = f"{AGENT_RUNTIME_ROOT}/{users[ALICE]}-proj/agent.sock"
     out = machine.run("python3", "-c", CONNECT, sock, user="studio").stdout.strip()
-    assert out == "connected", f"user studio connecting to alice's agent socket: {out}\n{info}"
-    stat = machine.run("stat", "-c", "%U %G %a", rundir).stdout.split()
-    assert stat == [ALICE, "studio", "2750"], f"{rundir} is {stat}, expected alice studio 2750"
+    assert out == "PermissionError 13", f"user studio connecting to alice's agent socket: {out}"
 
 
 def test_refusals_are_audited_with_bobs_uid(machine: Machine, proj, users):

@@ -12,20 +12,14 @@ import Synchronization
 import Glibc
 #endif
 
-/// Who may talk to a workspace's agent: its owner, root, and the `studio` system user (studiod, for the web
-/// terminals). The socket's permissions already keep others out; this is the second lock.
+/// Who may talk to a workspace's agent: its owner and root, by uid. The socket (the owner's, mode 0600) already
+/// keeps others out; this is the second lock. No service is trusted by its uid here: studiod will reach an agent
+/// only through a connection the broker opens for a user's live login grant and hands over (docs/architecture.md).
 struct AgentAccess: Sendable, Equatable {
     var owner: UInt32
-    /// The `studio` user's uid, if the user exists.
-    var studio: UInt32?
-
-    /// The uid of the `studio` system user, from the user database.
-    static func studioUID() -> UInt32? {
-        UserAccount.named("studio")?.uid
-    }
 
     func allows(_ caller: PeerCredentials) -> Bool {
-        caller.uid == owner || caller.uid == 0 || (studio != nil && caller.uid == studio)
+        caller.uid == owner || caller.uid == 0
     }
 }
 
@@ -55,7 +49,7 @@ final class Agent: Sendable {
 
     init(spec: AgentSpec, access: AgentAccess? = nil, appBackoff: AppSupervisor.Backoff = .init(), logger: Logger) {
         self.spec = spec
-        self.access = access ?? AgentAccess(owner: spec.workspace.uid, studio: AgentAccess.studioUID())
+        self.access = access ?? AgentAccess(owner: spec.workspace.uid)
         self.logger = logger
         environment = AgentEnvironment(spec: spec)
         terminals = TerminalRegistry(spec: spec, environment: environment, logger: logger)

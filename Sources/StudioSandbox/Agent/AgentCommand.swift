@@ -2,6 +2,7 @@ import ArgumentParser
 import Logging
 import ServiceLifecycle
 import StudioCore
+import StudioNet
 import StudioSystemd
 import UnixSignals
 
@@ -18,6 +19,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The agent spec the broker wrote (JSON).", valueName: "path"))
     var spec: String
 
+    @Flag(help: "Serve the listening socket on standard input (the broker binds it) instead of binding the spec's path.")
+    var listenStdin = false
+
     init() {}
 
     func run() async throws {
@@ -32,7 +36,16 @@ struct AgentCommand: AsyncParsableCommand {
         }
         logger[metadataKey: "workspace"] = "\(spec.workspace.displayName)"
         logger[metadataKey: "workspace_id"] = "\(spec.workspace.id)"
-        let group = AgentHost(spec: spec, logger: logger).serviceGroup(signals: [.sigterm, .sigint])
+        var listener: Listener?
+        if listenStdin {
+            do {
+                listener = .inherited(try SocketActivation.standardInputListener(name: "agent"))
+            } catch {
+                logger.critical("\(error)")
+                throw ExitCode(78)
+            }
+        }
+        let group = AgentHost(spec: spec, logger: logger).serviceGroup(listener: listener, signals: [.sigterm, .sigint])
         try await group.run()
     }
 }

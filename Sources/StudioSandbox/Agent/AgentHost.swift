@@ -68,23 +68,22 @@ struct AgentHost {
     }
 
     /// The agent's services; run the group to serve, trigger its graceful shutdown to stop.
-    func serviceGroup(signals: [UnixSignal] = [], onReady: @escaping @Sendable () -> Void = {}) -> ServiceGroup {
+    /// `listener`: the socket the broker bound and handed over; nil binds the spec's socket path (tests).
+    func serviceGroup(listener: Listener? = nil, signals: [UnixSignal] = [], onReady: @escaping @Sendable () -> Void = {}) -> ServiceGroup {
         // Writing to a pipe whose reader left must be an error, not the end of the agent.
         signal(SIGPIPE, SIG_IGN)
         let agent = self.agent, logger = self.logger
         let socket = agent.spec.socketPath
-        // The socket is created by bind(2) with the umask's mode: make that 0660 from the first moment. Nothing
-        // else creates files until onReady puts the umask back (the apps start after it).
-        let umaskBefore = umask(0o117)
+        // A socket bound here is created by bind(2) with the umask's mode: make that 0600 from the first moment.
+        // Nothing else creates files until onReady puts the umask back (the apps start after it).
+        let umaskBefore = umask(0o177)
         let server = ActivatedServer(
-            listeners: [.unix(path: socket)],
+            listeners: [listener ?? .unix(path: socket)],
             child: AgentChannel(agent: agent),
             idleExit: nil,
             logger: logger,
             onReady: {
                 umask(umaskBefore)
-                // Owner and group (studio, from the runtime directory's set-group-id bit) may connect.
-                chmod(socket, 0o660)
                 logger.info("agent is ready", metadata: ["socket": "\(socket)", "apps": "\(agent.spec.apps.count)", "protocol": "\(AgentProtocol.version)"])
                 ServiceNotifier.ready(status: "serving \(agent.spec.workspace.displayName) on \(socket)")
                 agent.start()

@@ -41,7 +41,7 @@ final class AppSupervisor: Sendable {
         self.environment = environment
         self.backoff = backoff
         self.logger = logger
-        directory = "\(runtimeDirectory)/apps"
+        directory = spec.appDirectory ?? "\(runtimeDirectory)/apps"
         var apps: [String: App] = [:]
         var order: [String] = []
         for app in spec.apps {
@@ -59,7 +59,7 @@ final class AppSupervisor: Sendable {
     /// Starts supervising every app (returns at once).
     func start() {
         guard !order.isEmpty else { return }
-        if mkdir(directory, 0o750) != 0, errno != EEXIST {
+        if mkdir(directory, 0o700) != 0, errno != EEXIST {
             logger.error("cannot create the apps directory \(directory): \(String(cString: strerror(errno))); apps will fail to listen")
         }
         let started = order.map { name in Task { await self.supervise(name) } }

@@ -12,6 +12,11 @@ struct Audit: Sendable {
     func record(
         _ event: AuditEvent, owner: String?, workspace: String?, caller: PeerCredentials, result: String, reason: String? = nil
     ) {
+        // Only what is valid is recorded as itself: an owner or workspace that is not a name is not one, and a
+        // reason is one line of bounded length. The trail must not be a place to inject lines or bulk.
+        let owner = owner.map { UserName.isValid($0) ? $0 : "(invalid)" }
+        let workspace = workspace.map { (try? WorkspaceName($0)) != nil ? $0 : "(invalid)" }
+        let reason = reason.map(Self.oneLine)
         var metadata: Logger.Metadata = [
             "message_id": "\(event.messageID)",
             "studio_audit": "1",
@@ -26,5 +31,11 @@ struct Audit: Sendable {
         let subject = [owner, workspace].compactMap { $0 }.joined(separator: "/")
         let text = "\(event.rawValue) \(subject.isEmpty ? "" : subject + " ")by uid \(caller.uid): \(result)" + (reason.map { " (\($0))" } ?? "")
         logger.log(level: result == "success" ? .notice : .warning, "\(text)", metadata: metadata)
+    }
+
+    /// At most 1000 characters, control characters (newlines) as spaces.
+    static func oneLine(_ text: String) -> String {
+        let scalars = text.unicodeScalars.prefix(1000).map { $0.properties.generalCategory == .control ? " " : Character($0) }
+        return String(scalars) + (text.unicodeScalars.count > 1000 ? "…" : "")
     }
 }

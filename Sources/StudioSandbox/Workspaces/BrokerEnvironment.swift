@@ -14,6 +14,10 @@ public struct BrokerEnvironment: Sendable {
     public var agentProgram: String
     /// uid of the `studio` system user (studiod), if it exists.
     public var studioUID: UInt32?
+    /// uid of the `studio-idled` system user, if it exists: it may only stop workspaces.
+    public var idledUID: UInt32?
+    /// Which accounts may own workspaces.
+    var accounts: AccountPolicy
     /// Now, in seconds since the epoch.
     public var now: @Sendable () -> Double
 
@@ -22,6 +26,8 @@ public struct BrokerEnvironment: Sendable {
         loadTemplates: @escaping @Sendable () throws(ConfigError) -> TemplateCatalog,
         store: WorkspaceStore, units: any UnitManager, runtime: RuntimeDirectories,
         agentProgram: String = Paths.sandboxProgram, studioUID: UInt32? = UserAccount.named("studio")?.uid,
+        idledUID: UInt32? = UserAccount.named("studio-idled")?.uid,
+        readSystemFile: (@Sendable (String) -> String?)? = nil,
         now: @escaping @Sendable () -> Double
     ) {
         self.loadConfig = loadConfig
@@ -31,6 +37,8 @@ public struct BrokerEnvironment: Sendable {
         self.runtime = runtime
         self.agentProgram = agentProgram
         self.studioUID = studioUID
+        self.idledUID = idledUID
+        self.accounts = readSystemFile.map { AccountPolicy(readFile: $0) } ?? AccountPolicy()
         self.now = now
     }
 }

@@ -5,10 +5,12 @@ import Synchronization
 
 /// Reads a workspace unit's journal for `logs`: the last N entries, then (when following) new ones as they come.
 ///
-/// Entries match as `journalctl -u` does: the unit's own processes (`_SYSTEMD_UNIT`), and systemd's messages about
-/// it (`UNIT=` from PID 1).
+/// Entries match as `journalctl -u` does — the unit's own processes (`_SYSTEMD_UNIT`), and systemd's messages about
+/// it (`UNIT=` from PID 1) — and the unit's own entries must also come from the owner's uid (`_UID`): a unit of the
+/// same name run earlier by someone else (a deleted user whose name was given again, a unit root started by hand)
+/// is not the owner's to read.
 enum UnitLogs {
-    static func stream(unit: String, lines: Int, follow: Bool, logger: Logger) -> AsyncStream<LogLine?> {
+    static func stream(unit: String, uid: UInt32, lines: Int, follow: Bool, logger: Logger) -> AsyncStream<LogLine?> {
         let (stream, continuation) = AsyncStream<LogLine?>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
         let stop = Box(Atomic<Bool>(false))
         continuation.onTermination = { _ in stop.value.store(true, ordering: .relaxed) }
@@ -16,6 +18,7 @@ enum UnitLogs {
             do {
                 let reader = try JournalReader()
                 try reader.addMatch("_SYSTEMD_UNIT", unit)
+                try reader.addMatch("_UID", "\(uid)")
                 try reader.addDisjunction()
                 try reader.addMatch("UNIT", unit)
                 try reader.addMatch("_PID", "1")

@@ -19,8 +19,16 @@ enum UnitSpecBuilder {
         "NoNewPrivileges": true,
     ]
 
+    /// String-valued sandboxing: other users' processes are invisible inside a workspace (their command lines carry
+    /// API keys passed to AI agents' CLIs, and more).
+    static let stringSandboxing: [String: String] = [
+        "ProtectProc": "invisible",
+    ]
+
+    /// The unit; `listener` is the agent's listening socket (its standard input).
     static func spec(
-        for definition: WorkspaceDefinition, owner: UserAccount, limits: ResourceLimits, agentProgram: String, specPath: String
+        for definition: WorkspaceDefinition, owner: UserAccount, limits: ResourceLimits, agentProgram: String, specPath: String,
+        listener: Int32?
     ) -> TransientServiceSpec {
         let identity = definition.identity
         return TransientServiceSpec(
@@ -29,7 +37,7 @@ enum UnitSpecBuilder {
             slice: identity.sliceName,
             user: owner.name,
             workingDirectory: definition.projectDirectory,
-            argv: [agentProgram, "agent", "--spec", specPath],
+            argv: [agentProgram, "agent", "--spec", specPath] + (listener == nil ? [] : ["--listen-stdin"]),
             environment: [
                 "STUDIO_WORKSPACE": identity.name.rawValue,
                 "STUDIO_OWNER": identity.owner,
@@ -37,7 +45,9 @@ enum UnitSpecBuilder {
             ],
             limits: limits,
             booleanProperties: sandboxing,
-            notifyReady: true)
+            stringProperties: stringSandboxing,
+            notifyReady: true,
+            standardInput: listener)
     }
 
     /// What the agent is told.
@@ -46,7 +56,10 @@ enum UnitSpecBuilder {
             workspace: definition.identity,
             projectDirectory: definition.projectDirectory,
             socketPath: "\(runtimeDirectory)/agent.sock",
-            shell: owner.shell.isEmpty || owner.shell.hasSuffix("nologin") || owner.shell.hasSuffix("false") ? "/bin/sh" : owner.shell,
+            // An empty shell field means /bin/sh (passwd(5)); accounts without a login shell get no workspace.
+            shell: owner.shell.isEmpty ? "/bin/sh" : owner.shell,
+            // In the unit's private /tmp: the runtime directory is root's, and /run is no place a user may fill.
+            appDirectory: "/tmp/studio-apps",
             environment: template.environment,
             apps: template.apps,
             terminals: template.terminals)

@@ -1,56 +1,79 @@
+import NIOPosix
 import StudioCore
 import StudioNet
 import StudioStore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension WorkspaceService {
     /// The owner's account and the validated name; a refusal is audited as a permission denial.
-    func resolve(_ target: WorkspaceTarget, caller: PeerCredentials, event: AuditEvent?) async throws -> (UserAccount, WorkspaceName) {
+    func resolve(
+        _ target: WorkspaceTarget, caller: PeerCredentials, event: AuditEvent?, purpose: Authorizer.Purpose = .other, what: String? = nil
+    ) async throws -> (UserAccount, WorkspaceName) {
         let name = try WorkspaceName(target.name)
+        return (try await resolve(owner: target.owner, caller: caller, purpose: purpose, what: what ?? event?.rawValue ?? "status", workspace: name.rawValue), name)
+    }
+
+    func resolve(owner: String?, caller: PeerCredentials, purpose: Authorizer.Purpose = .other, what: String = "list", workspace: String? = nil) async throws -> UserAccount {
+        let environment = self.environment
         do {
-            return (try authorizer.owner(for: caller, requested: target.owner), name)
-        } catch {
-            audit.record(.permissionDenied, owner: target.owner, workspace: name.rawValue, caller: caller, result: "denied",
-                         reason: "\(event?.rawValue ?? "status"): \(error.message)")
+            return try await blocking { () throws(BrokerError) in
+                try authorizer.owner(for: caller, requested: owner, purpose: purpose) { () throws(BrokerError) in try Self.accessGroup(environment) }
+            }
+        } catch let error as BrokerError {
+            if error.code == "forbidden" {
+                audit.record(.permissionDenied, owner: owner, workspace: workspace, caller: caller, result: "denied", reason: "\(what): \(error.message)")
+            }
             throw error
         }
     }
 
-    func resolve(owner: String?, caller: PeerCredentials) async throws -> UserAccount {
+    static func accessGroup(_ environment: BrokerEnvironment) throws(BrokerError) -> String? {
         do {
-            return try authorizer.owner(for: caller, requested: owner)
+            return try environment.loadConfig().accessGroup
         } catch {
-            audit.record(.permissionDenied, owner: owner, workspace: nil, caller: caller, result: "denied", reason: "list: \(error.message)")
-            throw error
+            throw BrokerError(code: "config", message: "Studio's configuration is broken: \(error). An administrator must fix it.")
         }
+    }
+
+    /// Runs blocking file and database work on NIO's thread pool, off the threads that serve other requests.
+    func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(body)
     }
 
     func locked<T: Sendable>(_ owner: UserAccount, _ name: WorkspaceName, _ body: @Sendable () async throws -> T) async throws -> T {
         try await locks.withLock("\(owner.uid)-\(name)", body)
     }
 
-    /// Runs `body` and writes the audit entry for its outcome.
-    func audited<T>(_ event: AuditEvent, _ owner: UserAccount, _ name: WorkspaceName, _ caller: PeerCredentials, _ body: () async throws -> T) async throws -> T {
+    /// Runs `body` and writes the audit entry for its outcome (with `note`, the caller's reason, if it gave one).
+    func audited<T>(
+        _ event: AuditEvent, _ owner: UserAccount, _ name: WorkspaceName, _ caller: PeerCredentials, note: String? = nil,
+        _ body: () async throws -> T
+    ) async throws -> T {
         do {
             let result = try await body()
-            audit.record(event, owner: owner.name, workspace: name.rawValue, caller: caller, result: "success")
+            audit.record(event, owner: owner.name, workspace: name.rawValue, caller: caller, result: "success", reason: note)
             return result
         } catch {
-            audit.record(event, owner: owner.name, workspace: name.rawValue, caller: caller, result: "failure", reason: "\(error)")
+            audit.record(event, owner: owner.name, workspace: name.rawValue, caller: caller, result: "failure",
+                         reason: note.map { "\($0); failed: \(error)" } ?? "\(error)")
             throw error
         }
     }
 
-    func find(_ owner: UserAccount, _ name: WorkspaceName) throws -> WorkspaceDefinition? {
-        try environment.store.find(uid: owner.uid, name: name)
+    func find(_ owner: UserAccount, _ name: WorkspaceName) async throws -> WorkspaceDefinition? {
+        let store = environment.store
+        return try await blocking { try store.find(uid: owner.uid, name: name) }
     }
 
-    func require(_ owner: UserAccount, _ name: WorkspaceName) throws -> WorkspaceDefinition {
-        guard let definition = try find(owner, name) else { throw WorkspaceError.notFound(name.rawValue) }
+    func require(_ owner: UserAccount, _ name: WorkspaceName) async throws -> WorkspaceDefinition {
+        guard let definition = try await find(owner, name) else { throw WorkspaceError.notFound(name.rawValue) }
         return definition
     }
 
     /// The configuration and templates, read once per request (so that admin edits apply without a restart).
-    struct Settings {
+    struct Settings: Sendable {
         let config: StudioConfig
         let templates: TemplateCatalog
         let policy: LimitsPolicy
@@ -61,13 +84,23 @@ extension WorkspaceService {
         }
     }
 
-    func loadSettings() throws -> Settings {
-        let config = try environment.loadConfig()
-        return Settings(config: config, templates: try environment.loadTemplates(), policy: LimitsPolicy(config: config))
+    func loadSettings() async throws -> Settings {
+        let environment = self.environment
+        return try await blocking {
+            let config = try environment.loadConfig()
+            return Settings(config: config, templates: try environment.loadTemplates(), policy: LimitsPolicy(config: config))
+        }
     }
 
     /// Validates everything, then stores the row: a bad directory, template or limit stores nothing.
-    func makeDefinition(_ params: CreateParams, owner: UserAccount, name: WorkspaceName, settings: Settings) throws -> WorkspaceDefinition {
+    func makeDefinition(_ params: CreateParams, owner: UserAccount, name: WorkspaceName, settings: Settings) async throws -> WorkspaceDefinition {
+        let environment = self.environment
+        return try await blocking { try Self.makeDefinition(params, owner: owner, name: name, settings: settings, environment: environment) }
+    }
+
+    static func makeDefinition(
+        _ params: CreateParams, owner: UserAccount, name: WorkspaceName, settings: Settings, environment: BrokerEnvironment
+    ) throws -> WorkspaceDefinition {
         guard let directory = params.projectDirectory else {
             throw WorkspaceError.projectDirectory(path: "(none)", problem: "was not given; pass the project directory to create a workspace")
         }
@@ -91,19 +124,24 @@ extension WorkspaceService {
             if status.isRunning { return true }
             if status.activeState == "failed" { try await environment.units.resetFailed(unit) }
         }
-        // The project directory may have gone or changed permissions since the workspace was created.
-        _ = try ProjectDirectory.validate(definition.projectDirectory, for: owner)
         let template = try settings.templates.template(definition.template)
         let limits = try settings.limits(of: definition)
         let agent = UnitSpecBuilder.agentSpec(
             for: definition, owner: owner, template: template,
             runtimeDirectory: environment.runtime.directory(for: definition.identity))
-        let specPath = try environment.runtime.prepare(agent, owner: owner)
+        let runtime = environment.runtime
+        let prepared = try await blocking {
+            // The project directory may have gone or changed permissions since the workspace was created.
+            _ = try ProjectDirectory.validate(definition.projectDirectory, for: owner)
+            return try runtime.prepare(agent, owner: owner)
+        }
+        defer { close(prepared.listener) }
         do {
             try await environment.units.startTransientService(UnitSpecBuilder.spec(
-                for: definition, owner: owner, limits: limits, agentProgram: environment.agentProgram, specPath: specPath))
+                for: definition, owner: owner, limits: limits, agentProgram: environment.agentProgram,
+                specPath: prepared.specPath, listener: prepared.listener))
         } catch {
-            environment.runtime.remove(definition.identity)
+            try? await blocking { try runtime.remove(definition.identity) }
             throw error
         }
         return false
@@ -115,7 +153,8 @@ extension WorkspaceService {
         let wasRunning = try await environment.units.status(of: unit)?.isRunning ?? false
         try await environment.units.stopUnit(unit)
         try await environment.units.resetFailed(unit)
-        environment.runtime.remove(definition.identity)
+        let runtime = environment.runtime
+        try await blocking { try runtime.remove(definition.identity) }
         return wasRunning
     }
 

@@ -13,18 +13,18 @@ struct WorkspaceService: Sendable {
 
     init(environment: BrokerEnvironment, logger: Logger) {
         self.environment = environment
-        self.authorizer = Authorizer(studioUID: environment.studioUID)
+        self.authorizer = Authorizer(studioUID: environment.studioUID, idledUID: environment.idledUID, accounts: environment.accounts)
         self.audit = Audit(logger: logger)
     }
 
     // MARK: Requests
 
     func create(_ params: CreateParams, caller: PeerCredentials) async throws -> StartResult {
-        let (owner, name) = try await resolve(params.target, caller: caller, event: .workspaceCreate)
+        let (owner, name) = try await resolve(params.target, caller: caller, event: .workspaceCreate, purpose: .start)
         return try await locked(owner, name) { () throws -> StartResult in
-            let settings = try loadSettings()
+            let settings = try await loadSettings()
             let definition = try await audited(.workspaceCreate, owner, name, caller) {
-                try makeDefinition(params, owner: owner, name: name, settings: settings)
+                try await makeDefinition(params, owner: owner, name: name, settings: settings)
             }
             return StartResult(workspace: try await info(definition, settings: settings), created: true, alreadyRunning: false)
         }
@@ -32,17 +32,17 @@ struct WorkspaceService: Sendable {
 
     /// Starts a workspace, creating it first when it does not exist and a project directory was given.
     func start(_ params: CreateParams, caller: PeerCredentials) async throws -> StartResult {
-        let (owner, name) = try await resolve(params.target, caller: caller, event: .workspaceStart)
+        let (owner, name) = try await resolve(params.target, caller: caller, event: .workspaceStart, purpose: .start)
         return try await locked(owner, name) { () throws -> StartResult in
-            let settings = try loadSettings()
+            let settings = try await loadSettings()
             var created = false
             let definition: WorkspaceDefinition
-            if let existing = try find(owner, name) {
+            if let existing = try await find(owner, name) {
                 definition = existing
             } else {
                 guard params.projectDirectory != nil else { throw WorkspaceError.notFound(name.rawValue) }
                 definition = try await audited(.workspaceCreate, owner, name, caller) {
-                    try makeDefinition(params, owner: owner, name: name, settings: settings)
+                    try await makeDefinition(params, owner: owner, name: name, settings: settings)
                 }
                 created = true
             }
@@ -53,17 +53,24 @@ struct WorkspaceService: Sendable {
                 return StartResult(workspace: try await info(definition, settings: settings), created: created, alreadyRunning: alreadyRunning)
             } catch {
                 // Created by this request and could not start: take the row back, so nothing is half-created.
-                if created { _ = try? environment.store.delete(uid: owner.uid, name: name) }
+                if created {
+                    let store = environment.store
+                    _ = try? await blocking { try store.delete(uid: owner.uid, name: name) }
+                }
                 throw error
             }
         }
     }
 
-    func stop(_ target: WorkspaceTarget, caller: PeerCredentials) async throws -> Done {
-        let (owner, name) = try await resolve(target, caller: caller, event: .workspaceStop)
+    func stop(_ params: StopParams, caller: PeerCredentials) async throws -> Done {
+        let reason = try StopParams.checkedReason(params.reason)
+        let (owner, name) = try await resolve(params.target, caller: caller, event: .workspaceStop, purpose: .stop)
+        if caller.uid == environment.idledUID, reason == nil {
+            throw BrokerError.badRequest("studio-idled must say why it stops a workspace (\"reason\")")
+        }
         return try await locked(owner, name) { () throws -> Done in
-            let definition = try require(owner, name)
-            let wasRunning = try await audited(.workspaceStop, owner, name, caller) {
+            let definition = try await require(owner, name)
+            let wasRunning = try await audited(.workspaceStop, owner, name, caller, note: reason) {
                 try await halt(definition)
             }
             return Done(wasRunning ? "stopped \(definition.identity.displayName)" : "\(definition.identity.displayName) was not running")
@@ -71,10 +78,10 @@ struct WorkspaceService: Sendable {
     }
 
     func restart(_ target: WorkspaceTarget, caller: PeerCredentials) async throws -> StartResult {
-        let (owner, name) = try await resolve(target, caller: caller, event: .workspaceStart)
+        let (owner, name) = try await resolve(target, caller: caller, event: .workspaceStart, purpose: .start, what: "restart")
         return try await locked(owner, name) { () throws -> StartResult in
-            let definition = try require(owner, name)
-            let settings = try loadSettings()
+            let definition = try await require(owner, name)
+            let settings = try await loadSettings()
             _ = try await audited(.workspaceStop, owner, name, caller) { try await halt(definition) }
             _ = try await audited(.workspaceStart, owner, name, caller) {
                 try await launch(definition, owner: owner, settings: settings)
@@ -86,10 +93,11 @@ struct WorkspaceService: Sendable {
     func delete(_ target: WorkspaceTarget, caller: PeerCredentials) async throws -> Done {
         let (owner, name) = try await resolve(target, caller: caller, event: .workspaceDelete)
         return try await locked(owner, name) { () throws -> Done in
-            let definition = try require(owner, name)
+            let definition = try await require(owner, name)
             try await audited(.workspaceDelete, owner, name, caller) {
                 _ = try await halt(definition)
-                try environment.store.delete(uid: owner.uid, name: name)
+                let store = environment.store
+                try await blocking { try store.delete(uid: owner.uid, name: name) }
             }
             return Done("deleted \(definition.identity.displayName); \(definition.projectDirectory) was left as it is")
         }
@@ -97,7 +105,7 @@ struct WorkspaceService: Sendable {
 
     func status(_ target: WorkspaceTarget, caller: PeerCredentials) async throws -> WorkspaceInfo {
         let (owner, name) = try await resolve(target, caller: caller, event: nil)
-        return try await info(require(owner, name), settings: try? loadSettings())
+        return try await info(await require(owner, name), settings: try? await loadSettings())
     }
 
     func list(_ params: ListParams, caller: PeerCredentials) async throws -> WorkspaceList {
@@ -111,22 +119,24 @@ struct WorkspaceService: Sendable {
         } else {
             uid = try await resolve(owner: params.owner, caller: caller).uid
         }
-        let definitions = try environment.store.list(uid: uid)
+        let store = environment.store
+        let definitions = try await blocking { try store.list(uid: uid) }
         var infos: [WorkspaceInfo] = []
-        let settings = try? loadSettings()
+        let settings = try? await loadSettings()
         for definition in definitions { infos.append(try await info(definition, settings: settings)) }
         return WorkspaceList(workspaces: infos)
     }
 
     func set(_ params: SetParams, caller: PeerCredentials) async throws -> WorkspaceInfo {
-        let (owner, name) = try await resolve(params.target, caller: caller, event: .workspaceLimits)
+        let (owner, name) = try await resolve(params.target, caller: caller, event: .workspaceLimits, purpose: .start)
         return try await locked(owner, name) { () throws -> WorkspaceInfo in
-            let definition = try require(owner, name)
-            let settings = try loadSettings()
+            let definition = try await require(owner, name)
+            let settings = try await loadSettings()
             try await audited(.workspaceLimits, owner, name, caller) {
                 try settings.policy.check(requested: params.limits)
                 let own = definition.limits.overridden(by: params.limits)
-                try environment.store.updateLimits(uid: owner.uid, name: name, limits: own)
+                let store = environment.store
+                try await blocking { try store.updateLimits(uid: owner.uid, name: name, limits: own) }
                 var updated = definition
                 updated.limits = own
                 let effective = try settings.limits(of: updated)
@@ -134,13 +144,26 @@ struct WorkspaceService: Sendable {
                     try await environment.units.setLimits(effective, on: definition.identity.unitName)
                 }
             }
-            return try await info(require(owner, name), settings: settings)
+            return try await info(await require(owner, name), settings: settings)
         }
     }
 
-    func templates() throws -> TemplateList {
-        let settings = try loadSettings()
+    /// The templates, without their environment values: those may be secrets (API tokens) of the workspaces that
+    /// use them, and reach a workspace's owner through its agent spec only.
+    func templates(caller: PeerCredentials) async throws -> TemplateList {
+        _ = try await resolve(owner: nil, caller: caller, what: "templates")
+        let settings = try await loadSettings()
         let catalog = settings.templates
-        return TemplateList(templates: catalog.names.compactMap { catalog.templates[$0] }, defaultTemplate: settings.config.defaultTemplate)
+        let templates = catalog.names.compactMap { catalog.templates[$0] }.map { template in
+            var listed = template
+            listed.environment = template.environment.mapValues { _ in "" }
+            listed.apps = template.apps.map { app in
+                var listed = app
+                listed.environment = app.environment.mapValues { _ in "" }
+                return listed
+            }
+            return listed
+        }
+        return TemplateList(templates: templates, defaultTemplate: settings.config.defaultTemplate)
     }
 }
