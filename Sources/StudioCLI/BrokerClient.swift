@@ -15,9 +15,7 @@ struct BrokerClient {
     ) throws -> Result {
         // Starting a workspace waits for systemd, which gives a unit up to 90 s.
         let socket = try UnixSocket(path: socketPath, timeoutSeconds: 120)
-        var request = try JSONEncoder().encode(BrokerRequest(op: op, params: params))
-        request.append(UInt8(ascii: "\n"))
-        try socket.write(Array(request))
+        try Self.send(op, params, on: socket)
         guard let line = try socket.readLine() else {
             throw BrokerError.internalError("the broker closed the connection without answering; see `journalctl -u studio-sandbox.service`")
         }
@@ -28,12 +26,26 @@ struct BrokerClient {
     /// broker ends the stream. An error answer is thrown.
     func stream<Params: Codable & Sendable>(_ op: String, _ params: Params, _ body: ([UInt8]) throws -> Bool) throws {
         let socket = try UnixSocket(path: socketPath, timeoutSeconds: 0)
-        var request = try JSONEncoder().encode(BrokerRequest(op: op, params: params))
-        request.append(UInt8(ascii: "\n"))
-        try socket.write(Array(request))
+        try Self.send(op, params, on: socket)
         while let line = try socket.readLine() {
             if let error = try? JSONDecoder().decode(BrokerResponse<NoParams>.self, from: Data(line)).error { throw error }
             guard try body(line) else { return }
+        }
+    }
+
+    /// Writes the request. A broker that refuses a connection outright (`busy`) answers and closes before reading
+    /// it, so a failed write first looks for that answer and throws it.
+    static func send<Params: Codable & Sendable>(_ op: String, _ params: Params, on socket: UnixSocket) throws {
+        var request = try JSONEncoder().encode(BrokerRequest(op: op, params: params))
+        request.append(UInt8(ascii: "\n"))
+        do {
+            try socket.write(Array(request))
+        } catch {
+            if let line = try? socket.readLine(),
+               let refusal = try? JSONDecoder().decode(BrokerResponse<NoParams>.self, from: Data(line)).error {
+                throw refusal
+            }
+            throw error
         }
     }
 

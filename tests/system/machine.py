@@ -210,6 +210,19 @@ sys.stdout.write(buf.decode("utf-8", "replace"))
 """
 
 
+# Connects to the unix socket argv[1] inside the machine; prints "connected" or the error's type and errno.
+CONNECT = r"""
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    s.connect(sys.argv[1])
+except OSError as e:
+    print(type(e).__name__, e.errno)
+else:
+    print("connected")
+"""
+
+
 # --- Workspaces (tests 50-98) ------------------------------------------------------------------------------------
 
 ALICE, BOB = "alice", "bob"  # the ordinary users the workspace tests act as (the session fixture creates them)

@@ -6,21 +6,10 @@ import time
 
 import pytest
 
-from machine import AGENT_RUNTIME_ROOT, ALICE, BOB, Machine, explain, poll, show_entry, ws_unit
+from machine import AGENT_RUNTIME_ROOT, ALICE, BOB, CONNECT, Machine, explain, poll, show_entry, ws_unit
 
 UNIT = ws_unit(ALICE, "proj")
 FORBIDDEN = 77  # studioctl(1): permission denied: the workspace is not yours
-
-CONNECT = r"""
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-try:
-    s.connect(sys.argv[1])
-except OSError as e:
-    print(type(e).__name__, e.errno)
-else:
-    print("connected")
-"""
 
 
 def test_bob_does_not_see_alices_workspace(machine: Machine, proj, users):

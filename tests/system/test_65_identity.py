@@ -18,7 +18,7 @@ import pytest
 
 from conftest import PROJ
 from machine import (
-    AGENT_RUNTIME_ROOT, ALICE, BOB, Machine, answer_error, explain, poll, show_entry, ws_unit,
+    AGENT_RUNTIME_ROOT, ALICE, BOB, CONNECT, Machine, answer_error, explain, poll, show_entry, ws_unit,
 )
 
 UNIT = ws_unit(ALICE, "proj")
@@ -26,17 +26,6 @@ IDLED = "studio-idled"
 STUDIO = "studio"
 BPROJ = f"/home/{BOB}/bproj"
 REASON = "idle for 2h since 10:00"
-
-CONNECT = r"""
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-try:
-    s.connect(sys.argv[1])
-except OSError as e:
-    print(type(e).__name__, e.errno)
-else:
-    print("connected")
-"""
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +90,7 @@ def test_runtime_directories_are_roots(machine: Machine, proj, users):
              for path in (AGENT_RUNTIME_ROOT, rundir, f"{rundir}/agent.sock")}
     assert modes == {
         AGENT_RUNTIME_ROOT: "root:root 711",
-        rundir: "root:root 755",
+        rundir: "root:root 711",
         f"{rundir}/agent.sock": f"{ALICE}:{ALICE} 600",
     }, modes
     spec = machine.run("stat", "-c", "%U %a", f"{rundir}/agent.json").stdout.strip()
