@@ -119,3 +119,34 @@ import Testing
         #expect(DurationParser.seconds(text) == nil)
     }
 }
+
+@Suite struct AccessAndRangeConfigTests {
+    func config(_ text: String) throws -> StudioConfig {
+        try StudioConfig(file: ConfigFile(parsing: text, path: "/etc/studio/studio.conf"))
+    }
+
+    @Test func accessGroupIsANameOrNothing() throws {
+        #expect(try config("[Access]\nGroup=studio-users\n").accessGroup == "studio-users")
+        #expect(try config("[Access]\nGroup=\n").accessGroup == nil)
+        #expect(throws: ConfigError.self) { try config("[Access]\nGroup=bad group\n") }
+    }
+
+    @Test func limitsOutOfRangeAreConfigErrorsWithTheRange() {
+        #expect(throws: ConfigError(path: "/etc/studio/studio.conf", line: 2, message: "MemoryMax=1K must be from 16M to 1024T")) {
+            try config("[Limits]\nMemoryMax=1K\n")
+        }
+        for bad in ["TasksMax=2", "CPUs=0", "CPUs=1e308", "CPUs=nan", "CPUWeight=0", "MemoryMax=99999999999T"] {
+            #expect(throws: ConfigError.self, "\(bad)") { try config("[Ceilings]\n\(bad)\n") }
+        }
+    }
+
+    @Test func requestsOutOfRangeNameTheLimitAndTheRange() {
+        #expect(throws: WorkspaceError.limitOutOfRange(limit: "tasks", value: "9223372036854775808", range: "16 to 4194304")) {
+            try ResourceLimits(tasksMax: 1 << 63).checkRanges()
+        }
+        #expect(throws: WorkspaceError.self) { try ResourceLimits(cpus: -1).checkRanges() }
+        #expect(throws: WorkspaceError.self) { try ResourceLimits(cpus: .infinity).checkRanges() }
+        #expect(ByteSize.parse("99999999999T") == nil, "past 2^63 bytes is no size (and must not trap)")
+        #expect(ResourceLimits(cpus: 1e308).cpuQuotaPerSecMicroseconds == UInt64.max - 1, "never traps")
+    }
+}

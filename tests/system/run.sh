@@ -15,6 +15,7 @@ shift
 
 if ! /usr/bin/python3 -c 'import pytest' 2>/dev/null; then
     echo "$prog: installing python3-pytest" >&2
+    apt-get update -q >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-pytest >&2
 fi
 "$here/testbed.sh" tree >/dev/null
