@@ -73,6 +73,9 @@ import Testing
         #expect(spec.limits.memoryMaxBytes == 4 << 30, "the config default")
         #expect(spec.limits.memoryHighBytes == (4 << 30) / 10 * 9)
         #expect(spec.booleanProperties["ProtectKernelTunables"] == true)
+        #expect(spec.stringProperties == ["ProtectProc": "invisible", "OOMPolicy": "continue", "ProtectSystem": "full"])
+        #expect(spec.standardInput != nil, "the agent gets the socket the broker bound")
+        #expect(spec.argv.last == "--listen-stdin")
         let agentSpec = try JSONDecoder().decode(AgentSpec.self, from: Data(contentsOf: URL(fileURLWithPath: spec.argv[3])))
         #expect(agentSpec.projectDirectory == project)
 

@@ -81,3 +81,9 @@ def test_bad_limit_values_are_refused(machine: Machine, proj):
             problems.append(f"expected exit 65 and a message:\n{explain(p)}")
     assert limits_of(machine.unit(UNIT)) == before
     assert not problems, "\n".join(problems)
+
+
+def test_an_oom_kill_ends_one_process_not_the_workspace(machine: Machine, proj):
+    """systemd's default for services (OOMPolicy=stop) would end the whole workspace when one process passes
+    MemoryMax; a workspace unit keeps running (the kill itself is proven on a real kernel, tests/vm)."""
+    assert machine.unit(UNIT)["OOMPolicy"] == "continue", machine.unit(UNIT)["OOMPolicy"]

@@ -19,10 +19,16 @@ enum UnitSpecBuilder {
         "NoNewPrivileges": true,
     ]
 
-    /// String-valued sandboxing: other users' processes are invisible inside a workspace (their command lines carry
-    /// API keys passed to AI agents' CLIs, and more).
-    static let stringSandboxing: [String: String] = [
+    /// String-valued properties. Other users' processes are invisible inside a workspace (their command lines carry
+    /// API keys passed to AI agents' CLIs, and more). A process the kernel OOM-kills for passing `MemoryMax` is one
+    /// process: the workspace (its agent, terminals, apps) lives on, instead of systemd's default for services
+    /// (`OOMPolicy=stop`), which would end all of it.
+    static let stringProperties: [String: String] = [
         "ProtectProc": "invisible",
+        "OOMPolicy": "continue",
+        // /usr, /boot and /etc read-only even for what the owner could write there (nothing, normally); /var, /srv,
+        // /opt and the homes stay as the owner's permissions make them, where projects live.
+        "ProtectSystem": "full",
     ]
 
     /// The unit; `listener` is the agent's listening socket (its standard input).
@@ -45,7 +51,7 @@ enum UnitSpecBuilder {
             ],
             limits: limits,
             booleanProperties: sandboxing,
-            stringProperties: stringSandboxing,
+            stringProperties: stringProperties,
             notifyReady: true,
             standardInput: listener)
     }
