@@ -5,7 +5,7 @@ export PATH := /opt/swift/usr/bin:$(PATH)
 VERSION := $(shell sed -n 's/.*string = "\(.*\)"/\1/p' Sources/StudioCore/StudioVersion.swift)
 DEB := out/studio_$(VERSION)-1_amd64.deb
 
-.PHONY: all setup build unit-test deb system-test test demo demo-stop bench clean
+.PHONY: all setup build unit-test deb system-test vm-test test demo demo-stop bench clean
 
 all: build
 
@@ -26,8 +26,13 @@ deb: setup
 system-test: deb
 	tests/system/run.sh $(DEB)
 
+# Boots the .deb in a Debian VM under qemu (its own kernel, cgroup v2) and checks what only a real kernel shows:
+# memory, task and CPU limits enforced, CPU shared by weight, the slice's total cap, usage figures.
+vm-test: deb
+	tests/vm/run.sh $(DEB)
+
 # Everything CI runs.
-test: unit-test system-test
+test: unit-test system-test vm-test
 
 # A throwaway machine with Studio installed and a demo user, left running; `make demo-stop` removes it.
 demo: deb
