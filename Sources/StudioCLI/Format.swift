@@ -57,6 +57,9 @@ enum Format {
             "  tasks     " + (running ? "\(status?.tasksCurrent.map(String.init) ?? "n/a") / " : "- / ") + (limits.tasksMax.map(String.init) ?? "no limit"),
         ]
         if let io = limits.ioWeight { lines.append("  io        weight \(io)") }
+        if let kills = status?.oomKills, kills > 0 {
+            lines.append("  oom       \(kills) process\(kills == 1 ? "" : "es") killed for passing the memory limit (studioctl logs \(definition.identity.name.rawValue))")
+        }
         if running, let pid = status?.mainPID, pid > 0 { lines.append("  agent     pid \(pid), \(info.agentSocket)") }
         return lines.joined(separator: "\n")
     }

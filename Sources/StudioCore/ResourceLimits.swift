@@ -104,6 +104,9 @@ public struct UnitStatus: Codable, Sendable, Equatable {
     public var memoryCurrentBytes: UInt64?
     public var cpuUsageNanoseconds: UInt64?
     public var tasksCurrent: UInt64?
+    /// Processes the kernel's OOM killer ended inside the unit since it started (cgroup v2's `memory.events`);
+    /// nil where the kernel does not count (cgroup v1).
+    public var oomKills: UInt64?
     /// When it last became active, microseconds since the epoch; nil if never.
     public var activeEnterRealtimeMicroseconds: UInt64?
     /// The limits in force.

@@ -144,7 +144,11 @@ extension SystemdUnitManager {
                     || error.name == BusConnection.ErrorName.unknownInterface
                 {}
             }
-            return Self.unitStatus(name: name, unit: unit, typeSpecific: typeSpecific)
+            var status = Self.unitStatus(name: name, unit: unit, typeSpecific: typeSpecific)
+            if case .string(let group)? = typeSpecific["ControlGroup"], !group.isEmpty {
+                status.oomKills = CgroupCounters.oomKills(controlGroup: group)
+            }
+            return status
         }
     }
 

@@ -74,8 +74,11 @@ def test_memory_max_is_in_the_kernel_and_status_reports_usage(vm: VM, lim_runnin
         f"studioctl status says {reported} bytes, the cgroup's memory.current {before} then {after}"
 
 
-def test_oom_kill_ends_the_process_not_the_workspace(vm: VM, lim_running, facts):
+def test_oom_kill_ends_the_process_not_the_workspace(vm: VM, lim_running, workspace, facts):
     lim = lim_running
+    bystander = workspace("bystander")
+    bystander.start("--memory", "256M")
+    bystander_before = vm.unit(bystander.unit)
     before = vm.unit(lim.unit)
     p = lim.exec("python3", "-c", "x = bytearray(400 * 2**20)", timeout=300)
     after = vm.unit(lim.unit)
@@ -109,6 +112,27 @@ def test_oom_kill_ends_the_process_not_the_workspace(vm: VM, lim_running, facts)
         problems.append(f"memory.events of {lim.cgroup} should count the kill: {seen['memory_events_oom_kill']}")
     if later.returncode != 0:
         problems.append(f"a later exec should work:\n{explain(later)}")
+    # The user sees it: studioctl status counts it, studioctl logs has systemd's word on it.
+    status = json.loads(vm.studioctl(ALICE, "status", lim.name, "--json").stdout)["unitStatus"]
+    text = vm.studioctl(ALICE, "status", lim.name).stdout
+    logs = vm.studioctl(ALICE, "logs", lim.name, "-n", "200").stdout
+    seen.update(status_oom_kills=status.get("oomKills"), status_text=text, logs_tail=logs.strip().splitlines()[-5:])
+    if status.get("oomKills") != int(oom_kills or -1):
+        problems.append(f"studioctl status --json should count the kill as the kernel does: {status.get('oomKills')} vs {oom_kills}")
+    if "oom       1 process killed for passing the memory limit" not in text:
+        problems.append(f"studioctl status should say a process was killed:\n{text}")
+    if "OOM killer" not in logs:
+        problems.append(f"studioctl logs should show systemd's message about the OOM kill:\n{logs[-2000:]}")
+    # Everything else lives on: another workspace, and Studio's own daemons.
+    bystander_after = vm.unit(bystander.unit)
+    if (bystander_after["ActiveState"], bystander_after["MainPID"]) != ("active", bystander_before["MainPID"]):
+        problems.append(f"another workspace was affected: {bystander_after['ActiveState']} MainPID "
+                        f"{bystander_before['MainPID']} -> {bystander_after['MainPID']}")
+    daemons = vm.run("systemctl", "is-active", "studiod.socket", "studio-sandbox.socket", "studio-idled.service",
+                     check=False).stdout.split()
+    if daemons != ["active", "active", "active"]:
+        problems.append(f"Studio's daemons should live on: {daemons}")
+    vm.studioctl(ALICE, "delete", "bystander", timeout=60)
     if f"oom_memcg={lim.cgroup.removeprefix('/sys/fs/cgroup')}," not in kernel_log or "(python3)" not in kernel_log:
         problems.append(f"the kernel should log an OOM kill of python3 inside the workspace's cgroup:\n{kernel_log}")
     assert not problems, "\n".join(problems) + "\nobserved: " + json.dumps(seen, indent=1)
