@@ -8,11 +8,15 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any, Callable, TypeVar
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from harness import CommandFailed, explain, poll  # noqa: E402  (tests/harness.py, shared with the other tier)
 
 TESTBED = Path(__file__).resolve().with_name("testbed.sh")
 HOST = "127.0.0.1"
@@ -22,17 +26,6 @@ NAME = "studio-test"  # the machine the suite boots
 TEST_DROPIN = "/etc/studio/studio.conf.d/50-test.conf"  # the tests' configuration, written before first use
 
 T = TypeVar("T")
-
-
-class CommandFailed(AssertionError):
-    """A command exited non-zero where the test needed it to succeed; carries everything it printed."""
-
-    def __init__(self, cmd: list[str], proc: subprocess.CompletedProcess):
-        self.proc = proc
-        super().__init__(
-            f"command failed with exit status {proc.returncode}: {cmd}\n"
-            f"--- stdout ---\n{proc.stdout}--- stderr ---\n{proc.stderr}"
-        )
 
 
 def run_testbed(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -138,19 +131,6 @@ def show_entry(e: dict[str, Any]) -> str:
     """An entry as one readable line for assertion messages (internal fields dropped)."""
     keep = {k: v for k, v in e.items() if not k.startswith("__") and k not in ("_BOOT_ID", "_MACHINE_ID")}
     return json.dumps(keep, sort_keys=True)
-
-
-def poll(fn: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
-    """Call fn until it returns something truthy and return that; fail after timeout seconds with the last value."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        last = fn()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; last seen: {last!r}")
-        time.sleep(interval)
 
 
 class HTTPResult:
@@ -296,12 +276,6 @@ Machine.studioctl = _studioctl
 Machine.ws_units = _ws_units
 Machine.proc_uids = _proc_uids
 Machine.write_file = _write_file
-
-
-def explain(proc: subprocess.CompletedProcess) -> str:
-    """A command's result for an assertion message."""
-    cmd = getattr(proc, "cmd", None) or " ".join(map(str, proc.args))
-    return f"{cmd}\n  exit status {proc.returncode}\n  --- stdout ---\n{proc.stdout}  --- stderr ---\n{proc.stderr}"
 
 
 # Drives a program on a pseudo-terminal inside the machine, as a person at a terminal would (a python3 stand-in

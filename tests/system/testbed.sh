@@ -33,19 +33,13 @@ readonly PORTS=(7080 7081)   # what studiod.socket listens on inside; the host m
 readonly IN_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 readonly PROG=${0##*/}
 
-log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
-die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
+# shellcheck source=../harness.sh
+source "$(dirname "$0")/../harness.sh"
 
 usage() {
     sed -n '/^#   testbed.sh/s/^#   /usage: /p' "$0" >&2
     exit 2
 }
-
-check_name() {
-    [[ ${1:-} =~ ^[a-z0-9][a-z0-9-]{0,62}$ ]] || die "bad machine name '${1:-}' (want [a-z0-9][a-z0-9-]*)"
-}
-
-need_root() { [[ $EUID -eq 0 ]] || die "must run as root"; }
 
 # Install the host tools this script needs, if missing.
 need_tools() {
@@ -55,12 +49,7 @@ need_tools() {
     command -v nsenter >/dev/null || missing+=(util-linux)
     command -v ss >/dev/null || missing+=(iproute2)
     command -v flock >/dev/null || missing+=(util-linux)
-    if ((${#missing[@]})); then
-        log "installing ${missing[*]} with apt-get"
-        apt-get update -q >&2 || die "apt-get update failed"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2 ||
-            die "could not install ${missing[*]}"
-    fi
+    apt_install "${missing[@]}"
 }
 
 tree_dir() { printf '%s/%s-%s\n' "$CACHE" "$SUITE" "$(printf %s "$INCLUDE" | sha256sum | cut -c1-12)"; }
@@ -104,23 +93,6 @@ cmd_tree() {
         exec 8>&-
     fi
     printf '%s\n' "$dir"
-}
-
-# "STATE START" of a process, from /proc/PID/stat (fields 3 and 22), or nothing if it does not exist.
-proc_stat() {
-    local stat f
-    [[ -n $1 ]] || return 1
-    read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
-    read -ra f <<<"${stat##*) }"
-    printf '%s %s\n' "${f[0]}" "${f[19]}"
-}
-
-# alive PID START: the process exists, is not a zombie, and is the same process (not a reused PID).
-alive() {
-    local s
-    [[ -n ${1:-} ]] || return 1
-    s=$(proc_stat "$1") || return 1
-    [[ ${s%% *} != Z && ${s#* } == "$2" ]]
 }
 
 # Load the state of machine $1 into NSPAWN_PID, NSPAWN_START, LEADER_PID, LEADER_START, ROOT.

@@ -24,6 +24,9 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from harness import CommandFailed, explain, poll  # noqa: E402  (tests/harness.py, shared with the other tier)
+
 HERE = Path(__file__).resolve().parent
 VM_SH = HERE / "vm.sh"
 BASE = Path(os.environ.get("STUDIO_TESTBED_DIR", "/var/lib/studio-testbed"))
@@ -32,17 +35,6 @@ ALICE = "alice"
 MARGIN = 30.0  # seconds the host waits beyond a request's own timeout (the guest enforces that one)
 
 T = TypeVar("T")
-
-
-class CommandFailed(AssertionError):
-    """A command exited non-zero where the test needed it to succeed; carries everything it printed."""
-
-    def __init__(self, cmd: list[str], proc: subprocess.CompletedProcess):
-        self.proc = proc
-        super().__init__(
-            f"command failed with exit status {proc.returncode}: {cmd}\n"
-            f"--- stdout ---\n{proc.stdout}--- stderr ---\n{proc.stderr}"
-        )
 
 
 class ChannelError(RuntimeError):
@@ -167,24 +159,6 @@ class VM:
                         check=False, timeout=timeout)
         proc.cmd = f"(as {user}{', in ' + cwd if cwd else ''}) studioctl {' '.join(args)}"
         return proc
-
-
-def explain(proc: subprocess.CompletedProcess) -> str:
-    """A command's result for an assertion message."""
-    cmd = getattr(proc, "cmd", None) or " ".join(map(str, proc.args))
-    return f"{cmd}\n  exit status {proc.returncode}\n  --- stdout ---\n{proc.stdout}  --- stderr ---\n{proc.stderr}"
-
-
-def poll(fn: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
-    """Call fn until it returns something truthy and return that; fail after timeout seconds with the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        last = fn()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; last seen: {last!r}")
-        time.sleep(interval)
 
 
 def qmp_powerdown(sock_path: str | Path, timeout: float = 10) -> None:

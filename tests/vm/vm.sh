@@ -38,19 +38,13 @@ readonly HERE=$(cd "$(dirname "$0")" && pwd)
 readonly PY=/usr/bin/python3   # Debian's, not a pyenv one that may come first on PATH
 readonly PROG=${0##*/}
 
-log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
-die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
+# shellcheck source=../harness.sh
+source "$HERE/../harness.sh"
 
 usage() {
     sed -n '/^#   vm.sh/s/^#   /usage: /p' "$0" >&2
     exit 2
 }
-
-check_name() {
-    [[ ${1:-} =~ ^[a-z0-9][a-z0-9-]{0,62}$ ]] || die "bad VM name '${1:-}' (want [a-z0-9][a-z0-9-]*)"
-}
-
-need_root() { [[ $EUID -eq 0 ]] || die "must run as root"; }
 
 # Install the host tools this script needs, if missing.
 need_tools() {
@@ -60,12 +54,7 @@ need_tools() {
     command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
     command -v flock >/dev/null || missing+=(util-linux)
     [[ -x $PY ]] || missing+=(python3)
-    if ((${#missing[@]})); then
-        log "installing ${missing[*]} with apt-get"
-        apt-get update -q >&2 || die "apt-get update failed (is deb.debian.org reachable?)"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-            -o DPkg::Lock::Timeout=300 "${missing[@]}" >&2 || die "could not install ${missing[*]}; install them by hand and retry"
-    fi
+    apt_install "${missing[@]}"
 }
 
 tree_dir() {
@@ -73,23 +62,6 @@ tree_dir() {
 }
 
 vm_dir() { printf '%s/%s\n' "$VMS" "$1"; }
-
-# "STATE START" of a process, from /proc/PID/stat (fields 3 and 22), or nothing if it does not exist.
-proc_stat() {
-    local stat f
-    [[ -n $1 ]] || return 1
-    read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
-    read -ra f <<<"${stat##*) }"
-    printf '%s %s\n' "${f[0]}" "${f[19]}"
-}
-
-# alive PID START: the process exists, is not a zombie, and is the same process (not a reused PID).
-alive() {
-    local s
-    [[ -n ${1:-} ]] || return 1
-    s=$(proc_stat "$1") || return 1
-    [[ ${s%% *} != Z && ${s#* } == "$2" ]]
-}
 
 # PIDs of qemu processes whose command line names disk image $1 (found by their command line, like testbed.sh).
 qemu_pids_for() {
@@ -178,7 +150,7 @@ ctl() {   # ctl NAME TIMEOUT [--user U] -- CMD...: run CMD in the VM over the co
 cmd_up() {
     (($# == 1 || $# == 2)) || usage
     local name=$1 deb=${2:-}
-    check_name "$name"
+    check_name "$name" VM
     need_root
     need_tools
     [[ -z $deb || -f $deb ]] || die "no such .deb: $deb (build it with: make deb)"
@@ -282,7 +254,7 @@ cmd_up() {
 
 cmd_exec() {
     (($# >= 2)) || usage
-    check_name "$1"
+    check_name "$1" VM
     local name=$1
     shift
     load_state "$name" && alive "$QEMU_PID" "$QEMU_START" || die "VM $name is not up; run: $PROG up $name"
@@ -291,7 +263,7 @@ cmd_exec() {
 
 cmd_exec_as() {
     (($# >= 3)) || usage
-    check_name "$1"
+    check_name "$1" VM
     local name=$1 user=$2
     shift 2
     load_state "$name" && alive "$QEMU_PID" "$QEMU_START" || die "VM $name is not up; run: $PROG up $name"
@@ -301,7 +273,7 @@ cmd_exec_as() {
 cmd_down() {
     (($# == 1)) || usage
     local name=$1
-    check_name "$name"
+    check_name "$name" VM
     need_root
     local dir pids=() p s left
     dir=$(vm_dir "$name")
