@@ -37,3 +37,13 @@ def explain(proc: subprocess.CompletedProcess) -> str:
     """A command's result for an assertion message."""
     cmd = getattr(proc, "cmd", None) or " ".join(map(str, proc.args))
     return f"{cmd}\n  exit status {proc.returncode}\n  --- stdout ---\n{proc.stdout}  --- stderr ---\n{proc.stderr}"
+
+
+def show_properties(text: str) -> dict[str, str]:
+    """`systemctl show` output (Key=Value lines) as a dict."""
+    props: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            props[key] = value
+    return props

@@ -158,8 +158,10 @@ enum Purge {
             printError("studioctl: only \(owner.name) or root can remove \(path)")
             throw incomplete
         }
-        // From "/", which every user may enter (the caller's working directory may be closed to the owner).
+        // From "/", which every user may enter (the caller's working directory may be closed to the owner). What
+        // studioctl printed so far goes out before rm's own messages.
         _ = chdir("/")
+        fflush(nil)  // every open stream, stdout among them
         let status = try run(argv)
         guard status == 0 else {
             printError("studioctl: could not remove all of \(path) as \(owner.name) (rm exited with \(status)); what is left is as it was")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from harness import CommandFailed, explain, poll  # noqa: E402  (tests/harness.py, shared with the other tier)
+from harness import CommandFailed, explain, poll, show_properties  # noqa: E402  (tests/harness.py, shared with the other tier)
 
 TESTBED = Path(__file__).resolve().with_name("testbed.sh")
 HOST = "127.0.0.1"
@@ -91,12 +91,7 @@ class Machine:
     def unit(self, name: str) -> dict[str, str]:
         """`systemctl show NAME` as a dict (ActiveState, SubState, Result, MainPID, InvocationID, ...)."""
         out = self.run("systemctl", "show", "--no-pager", name).stdout
-        props: dict[str, str] = {}
-        for line in out.splitlines():
-            key, sep, value = line.partition("=")
-            if sep:
-                props[key] = value
-        return props
+        return show_properties(out)
 
     def active_state(self, name: str) -> str:
         return self.unit(name)["ActiveState"]

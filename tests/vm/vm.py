@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from harness import CommandFailed, explain, poll  # noqa: E402  (tests/harness.py, shared with the other tier)
+from harness import CommandFailed, explain, poll, show_properties  # noqa: E402  (tests/harness.py, shared with the other tier)
 
 HERE = Path(__file__).resolve().parent
 VM_SH = HERE / "vm.sh"
@@ -145,12 +145,7 @@ class VM:
     def unit(self, name: str) -> dict[str, str]:
         """`systemctl show NAME` as a dict (ActiveState, SubState, Result, MainPID, ControlGroup, ...)."""
         out = self.run("systemctl", "show", "--no-pager", name).stdout
-        props: dict[str, str] = {}
-        for line in out.splitlines():
-            key, sep, value = line.partition("=")
-            if sep:
-                props[key] = value
-        return props
+        return show_properties(out)
 
     def studioctl(self, user: str, *args: str, cwd: str | None = None, input: str | None = None,
                   timeout: float = 120) -> subprocess.CompletedProcess:

@@ -2,38 +2,45 @@ import NIOPosix
 import StudioCore
 import StudioNet
 import StudioStore
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
 extension WorkspaceService {
     /// The owner's account and the validated name; a refusal is audited as a permission denial.
+    /// `settings`: the request's configuration, when it starts programs (its `[Access] Group=` is checked).
     func resolve(
-        _ target: WorkspaceTarget, caller: PeerCredentials, event: AuditEvent?, purpose: Authorizer.Purpose = .other, what: String? = nil
+        _ target: WorkspaceTarget, caller: PeerCredentials, event: AuditEvent?, purpose: Authorizer.Purpose = .other, what: String? = nil,
+        settings: RequestSettings? = nil
     ) async throws -> (UserAccount, WorkspaceName) {
         let name = try WorkspaceName(target.name)
-        return (try await resolve(owner: target.owner, caller: caller, purpose: purpose, what: what ?? event?.rawValue ?? "status", workspace: name.rawValue), name)
+        let owner = try await resolve(
+            owner: target.owner, caller: caller, purpose: purpose, what: what ?? event?.rawValue ?? "status", workspace: name.rawValue,
+            settings: settings)
+        return (owner, name)
     }
 
-    func resolve(owner: String?, caller: PeerCredentials, purpose: Authorizer.Purpose = .other, what: String = "list", workspace: String? = nil) async throws -> UserAccount {
-        let environment = self.environment
+    func resolve(
+        owner: String?, caller: PeerCredentials, purpose: Authorizer.Purpose = .other, what: String = "list", workspace: String? = nil,
+        settings: RequestSettings? = nil
+    ) async throws -> UserAccount {
+        let settings = settings ?? RequestSettings(environment)
         do {
             return try await blocking { () throws(BrokerError) in
-                try authorizer.owner(for: caller, requested: owner, purpose: purpose) { () throws(BrokerError) in try Self.accessGroup(environment) }
+                try authorizer.owner(for: caller, requested: owner, purpose: purpose) { () throws(BrokerError) in
+                    do {
+                        return try settings.get().config.accessGroup
+                    } catch {
+                        throw Broker.brokerError(error)
+                    }
+                }
             }
         } catch let error as BrokerError {
             if error.code == "forbidden" {
                 audit.record(.permissionDenied, owner: owner, workspace: workspace, caller: caller, result: "denied", reason: "\(what): \(error.message)")
             }
             throw error
-        }
-    }
-
-    static func accessGroup(_ environment: BrokerEnvironment) throws(BrokerError) -> String? {
-        do {
-            return try environment.loadConfig().accessGroup
-        } catch {
-            throw BrokerError(code: "config", message: "Studio's configuration is broken: \(error). An administrator must fix it.")
         }
     }
 
@@ -84,12 +91,10 @@ extension WorkspaceService {
         }
     }
 
-    func loadSettings() async throws -> Settings {
-        let environment = self.environment
-        return try await blocking {
-            let config = try environment.loadConfig()
-            return Settings(config: config, templates: try environment.loadTemplates(), policy: LimitsPolicy(config: config))
-        }
+    /// The request's settings (read now, or reused if its authorization read them already).
+    func loadSettings(_ settings: RequestSettings? = nil) async throws -> Settings {
+        let settings = settings ?? RequestSettings(environment)
+        return try await blocking { try settings.get() }
     }
 
     /// Validates everything, then stores the row: a bad directory, template or limit stores nothing.
@@ -167,5 +172,25 @@ extension WorkspaceService {
     func info(_ definition: WorkspaceDefinition, settings: Settings?) async throws -> WorkspaceInfo {
         let limits = (try? settings?.limits(of: definition)) ?? definition.limits
         return WorkspaceInfo(definition: definition, unitStatus: try await unitStatus(definition), limits: limits)
+    }
+}
+
+/// The configuration and templates of one request, read at most once however many of its steps need them (its
+/// authorization needs `[Access] Group=`, the rest limits and templates). Read on a blocking thread.
+final class RequestSettings: Sendable {
+    private let environment: BrokerEnvironment
+    private let loaded = Mutex<WorkspaceService.Settings?>(nil)
+
+    init(_ environment: BrokerEnvironment) { self.environment = environment }
+
+    func get() throws -> WorkspaceService.Settings {
+        try loaded.withLock { loaded in
+            if let loaded { return loaded }
+            let config = try environment.loadConfig()
+            let settings = WorkspaceService.Settings(
+                config: config, templates: try environment.loadTemplates(), policy: LimitsPolicy(config: config))
+            loaded = settings
+            return settings
+        }
     }
 }

@@ -20,9 +20,10 @@ struct WorkspaceService: Sendable {
     // MARK: Requests
 
     func create(_ params: CreateParams, caller: PeerCredentials) async throws -> StartResult {
-        let (owner, name) = try await resolve(params.target, caller: caller, event: .workspaceCreate, purpose: .start)
+        let request = RequestSettings(environment)
+        let (owner, name) = try await resolve(params.target, caller: caller, event: .workspaceCreate, purpose: .start, settings: request)
         return try await locked(owner, name) { () throws -> StartResult in
-            let settings = try await loadSettings()
+            let settings = try await loadSettings(request)
             let definition = try await audited(.workspaceCreate, owner, name, caller) {
                 try await makeDefinition(params, owner: owner, name: name, settings: settings)
             }
@@ -32,9 +33,10 @@ struct WorkspaceService: Sendable {
 
     /// Starts a workspace, creating it first when it does not exist and a project directory was given.
     func start(_ params: CreateParams, caller: PeerCredentials) async throws -> StartResult {
-        let (owner, name) = try await resolve(params.target, caller: caller, event: .workspaceStart, purpose: .start)
+        let request = RequestSettings(environment)
+        let (owner, name) = try await resolve(params.target, caller: caller, event: .workspaceStart, purpose: .start, settings: request)
         return try await locked(owner, name) { () throws -> StartResult in
-            let settings = try await loadSettings()
+            let settings = try await loadSettings(request)
             var created = false
             let definition: WorkspaceDefinition
             if let existing = try await find(owner, name) {
@@ -78,10 +80,11 @@ struct WorkspaceService: Sendable {
     }
 
     func restart(_ target: WorkspaceTarget, caller: PeerCredentials) async throws -> StartResult {
-        let (owner, name) = try await resolve(target, caller: caller, event: .workspaceStart, purpose: .start, what: "restart")
+        let request = RequestSettings(environment)
+        let (owner, name) = try await resolve(target, caller: caller, event: .workspaceStart, purpose: .start, what: "restart", settings: request)
         return try await locked(owner, name) { () throws -> StartResult in
             let definition = try await require(owner, name)
-            let settings = try await loadSettings()
+            let settings = try await loadSettings(request)
             _ = try await audited(.workspaceStop, owner, name, caller) { try await halt(definition) }
             _ = try await audited(.workspaceStart, owner, name, caller) {
                 try await launch(definition, owner: owner, settings: settings)
@@ -128,10 +131,11 @@ struct WorkspaceService: Sendable {
     }
 
     func set(_ params: SetParams, caller: PeerCredentials) async throws -> WorkspaceInfo {
-        let (owner, name) = try await resolve(params.target, caller: caller, event: .workspaceLimits, purpose: .start)
+        let request = RequestSettings(environment)
+        let (owner, name) = try await resolve(params.target, caller: caller, event: .workspaceLimits, purpose: .start, settings: request)
         return try await locked(owner, name) { () throws -> WorkspaceInfo in
             let definition = try await require(owner, name)
-            let settings = try await loadSettings()
+            let settings = try await loadSettings(request)
             try await audited(.workspaceLimits, owner, name, caller) {
                 try settings.policy.check(requested: params.limits)
                 let own = definition.limits.overridden(by: params.limits)
