@@ -20,6 +20,8 @@ let package = Package(
     dependencies: [
         // Hummingbird without its default traits: no swift-configuration, no full Foundation (ICU).
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/hummingbird-project/swift-websocket.git", from: "1.6.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -48,6 +50,9 @@ let package = Package(
             name: "StudioStore",
             dependencies: ["StudioCore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // The one Swift face of OpenSSL's libcrypto: random tokens and their hashes.
+        .target(name: "StudioCrypto", dependencies: ["CCrypto"], swiftSettings: strict),
         // The one Swift face of PAM.
         .target(name: "StudioAuth", dependencies: ["CPAM", "StudioCore"], swiftSettings: strict),
         // Socket-activated servers with idle exit, for studiod and the broker.
@@ -63,11 +68,25 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
+        // The async client of the broker (and, through it, of agents) that studiod, studio-idled and studioctl share.
+        .target(
+            name: "StudioClient",
+            dependencies: [
+                "StudioCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
         // studiod: HTTP API and web UI on socket-activated listeners.
         .target(
             name: "StudioServer",
             dependencies: [
-                "StudioCore", "StudioSystemd", "StudioNet",
+                "StudioCore", "StudioSystemd", "StudioNet", "StudioClient", "StudioCrypto",
+                .product(name: "WSCore", package: "swift-websocket"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -81,7 +100,7 @@ let package = Package(
         .target(
             name: "StudioSandbox",
             dependencies: [
-                "StudioCore", "StudioSystemd", "StudioAuth", "StudioNet", "StudioStore", "CPty",
+                "StudioCore", "StudioSystemd", "StudioAuth", "StudioNet", "StudioStore", "StudioCrypto", "CPty",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -8,7 +8,7 @@ packages=(
     # the entry points themselves, and what dpkg-buildpackage checks for
     make git build-essential
     # build
-    dpkg-dev debhelper lintian libsystemd-dev libpam0g-dev libsqlite3-dev pkg-config
+    dpkg-dev debhelper lintian libsystemd-dev libpam0g-dev libsqlite3-dev libssl-dev node-xterm pkg-config
     # booted test machines (testbed.sh: debootstrap, nspawn, nsenter, flock, ss)
     debootstrap systemd-container util-linux iproute2 ca-certificates
     # tests

@@ -18,7 +18,7 @@ public enum PAMAuthenticator {
     }
 
     /// Runs `pam_authenticate` and `pam_acct_mgmt` for `user` with `password` under `service`.
-    public static func authenticate(service: String, user: String, password: String) -> Outcome {
+    public static func authenticate(service: String, user: String, password: String, remoteHost: String? = nil) -> Outcome {
         let secret = strdup(password)
         defer {
             if let secret {
@@ -31,6 +31,13 @@ public enum PAMAuthenticator {
         let started = pam_start(service, user, &conversation, &handle)
         guard started == PAM_SUCCESS, let handle else {
             return .failure(reason: "pam_start(\(service)) failed with PAM status \(started)")
+        }
+        if let remoteHost {
+            let set = pam_set_item(handle, PAM_RHOST, remoteHost)
+            guard set == PAM_SUCCESS else {
+                pam_end(handle, set)
+                return .failure(reason: "pam_set_item(PAM_RHOST) failed with PAM status \(set)")
+            }
         }
         var status = pam_authenticate(handle, Int32(PAM_DISALLOW_NULL_AUTHTOK))
         if status == PAM_SUCCESS { status = pam_acct_mgmt(handle, Int32(PAM_DISALLOW_NULL_AUTHTOK)) }

@@ -38,8 +38,7 @@ enum AgentClientError: Error, CustomStringConvertible {
         switch self {
         case .notRunning: ExitCode(69)
         case .forbidden: ExitCode(77)
-        case .refused(let error) where error.code == "forbidden": ExitCode(77)
-        case .refused: ExitCode(1)
+        case .refused(let error): ExitCode(error.code.exitCode)
         case .failed: ExitCode(76)
         }
     }
@@ -130,7 +129,7 @@ final class AgentClient {
             throw .failed("the agent answered something this studioctl does not understand: \(String(decoding: line.prefix(200), as: UTF8.self))")
         }
         if let error = response.error {
-            if error.code == "forbidden" { throw .forbidden(workspace) }
+            if error.code == .forbidden { throw .forbidden(workspace) }
             throw .refused(error)
         }
         guard response.ok else { throw .failed("the agent said no without saying why") }

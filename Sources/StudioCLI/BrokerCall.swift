@@ -10,13 +10,13 @@ struct BrokerCall {
     let sockets: SocketOptions
 
     func callAndExit<Params: Codable & Sendable, Result: Codable & Sendable>(
-        _ op: String, _ params: Params, as type: Result.Type
+        _ op: BrokerOperation, _ params: Params, as type: Result.Type
     ) throws -> Result {
         try exitOnFailure { try BrokerClient(socketPath: sockets.brokerSocket).call(op, params, as: type) }
     }
 
     /// A streaming request (`logs`): `body` gets each answer line until it returns false.
-    func stream<Params: Codable & Sendable>(_ op: String, _ params: Params, _ body: ([UInt8]) throws -> Bool) throws {
+    func stream<Params: Codable & Sendable>(_ op: BrokerOperation, _ params: Params, _ body: ([UInt8]) throws -> Bool) throws {
         try exitOnFailure { try BrokerClient(socketPath: sockets.brokerSocket).stream(op, params, body) }
     }
 
@@ -37,19 +37,7 @@ struct BrokerCall {
         }
     }
 
-    static func exitCode(for code: String) -> ExitCode {
-        switch code {
-        case "bad_request": ExitCode(65)
-        case "not_found": ExitCode(66)
-        case "internal": ExitCode(70)
-        case "systemd": ExitCode(71)
-        case "conflict", "busy": ExitCode(75)
-        case "unsupported": ExitCodes.protocolError
-        case "forbidden": ExitCode(77)
-        case "config": ExitCode(78)
-        default: ExitCode.failure
-        }
-    }
+    static func exitCode(for code: ErrorCode) -> ExitCode { ExitCode(code.exitCode) }
 }
 
 /// Options that name a workspace and the sockets to reach Studio on.

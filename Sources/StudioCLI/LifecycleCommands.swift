@@ -41,7 +41,7 @@ struct Create: ParsableCommand {
     @OptionGroup var options: CreateOptions
 
     func run() throws {
-        let result = try BrokerCall(sockets: arguments.sockets).callAndExit("create", options.params(arguments.workspace), as: StartResult.self)
+        let result = try BrokerCall(sockets: arguments.sockets).callAndExit(.create, options.params(arguments.workspace), as: StartResult.self)
         print("created \(result.workspace.definition.identity.displayName) for \(result.workspace.definition.projectDirectory)")
     }
 }
@@ -55,7 +55,7 @@ struct Start: ParsableCommand {
     @OptionGroup var options: CreateOptions
 
     func run() throws {
-        let result = try BrokerCall(sockets: arguments.sockets).callAndExit("start", options.params(arguments.workspace), as: StartResult.self)
+        let result = try BrokerCall(sockets: arguments.sockets).callAndExit(.start, options.params(arguments.workspace), as: StartResult.self)
         let workspace = result.workspace
         let name = workspace.definition.identity.displayName
         if result.alreadyRunning {
@@ -73,7 +73,7 @@ struct Stop: ParsableCommand {
     @OptionGroup var arguments: WorkspaceArguments
 
     func run() throws {
-        print(try BrokerCall(sockets: arguments.sockets).callAndExit("stop", try arguments.target(), as: Done.self).message)
+        print(try BrokerCall(sockets: arguments.sockets).callAndExit(.stop, try arguments.target(), as: Done.self).message)
     }
 }
 
@@ -83,7 +83,7 @@ struct Restart: ParsableCommand {
     @OptionGroup var arguments: WorkspaceArguments
 
     func run() throws {
-        let result = try BrokerCall(sockets: arguments.sockets).callAndExit("restart", try arguments.target(), as: StartResult.self)
+        let result = try BrokerCall(sockets: arguments.sockets).callAndExit(.restart, try arguments.target(), as: StartResult.self)
         print("restarted \(result.workspace.definition.identity.displayName)")
     }
 }
@@ -105,7 +105,7 @@ struct Delete: ParsableCommand {
         let call = BrokerCall(sockets: arguments.sockets)
         var purgeAs: (directory: String, owner: UserAccount)?
         if purge {
-            let info = try call.callAndExit("status", try arguments.target(), as: WorkspaceInfo.self)
+            let info = try call.callAndExit(.status, try arguments.target(), as: WorkspaceInfo.self)
             let identity = info.definition.identity
             guard let owner = UserAccount.withUID(identity.uid), owner.name == identity.owner else {
                 printError("studioctl: the owner of \(identity.displayName) (uid \(identity.uid)) is no longer on this machine; delete without --purge and remove \(info.definition.projectDirectory) by hand")
@@ -114,7 +114,7 @@ struct Delete: ParsableCommand {
             try confirmPurge(info.definition.projectDirectory, owner: owner)
             purgeAs = (info.definition.projectDirectory, owner)
         }
-        print(try call.callAndExit("delete", try arguments.target(), as: Done.self).message)
+        print(try call.callAndExit(.delete, try arguments.target(), as: Done.self).message)
         if let (directory, owner) = purgeAs {
             try Purge.remove(directory, as: owner)
             print("removed \(directory)")

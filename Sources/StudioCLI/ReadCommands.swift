@@ -19,7 +19,7 @@ struct List: ParsableCommand {
     @OptionGroup var sockets: SocketOptions
 
     func run() throws {
-        let list = try BrokerCall(sockets: sockets).callAndExit("list", ListParams(owner: owner, all: all), as: WorkspaceList.self)
+        let list = try BrokerCall(sockets: sockets).callAndExit(.list, ListParams(owner: owner, all: all), as: WorkspaceList.self)
         if json { return print(try JSONOutput.encode(list)) }
         if list.workspaces.isEmpty {
             return print("no workspaces; `studioctl start NAME` in a project directory makes one")
@@ -51,7 +51,7 @@ struct Status: ParsableCommand {
     func run() throws {
         guard let workspace else { return try DaemonStatus.run(sockets: sockets, json: json) }
         let target = try workspace.target()
-        let info = try BrokerCall(sockets: sockets).callAndExit("status", target, as: WorkspaceInfo.self)
+        let info = try BrokerCall(sockets: sockets).callAndExit(.status, target, as: WorkspaceInfo.self)
         if json { return print(try JSONOutput.encode(info)) }
         print(Format.status(info, now: Double(time(nil))))
     }
@@ -75,7 +75,7 @@ struct Set: ParsableCommand {
     func run() throws {
         let target = try arguments.target()
         let params = SetParams(owner: target.owner, name: target.name, limits: try limits.limits())
-        let info = try BrokerCall(sockets: arguments.sockets).callAndExit("set", params, as: WorkspaceInfo.self)
+        let info = try BrokerCall(sockets: arguments.sockets).callAndExit(.set, params, as: WorkspaceInfo.self)
         if json { return print(try JSONOutput.encode(info)) }
         print("\(info.definition.identity.displayName): \(Format.limits(info.limits))\(info.state == "running" ? " (applied to the running workspace)" : "")")
     }
@@ -90,7 +90,7 @@ struct Templates: ParsableCommand {
     @OptionGroup var sockets: SocketOptions
 
     func run() throws {
-        let list = try BrokerCall(sockets: sockets).callAndExit("templates", NoParams(), as: TemplateList.self)
+        let list = try BrokerCall(sockets: sockets).callAndExit(.templates, NoParams(), as: TemplateList.self)
         if json { return print(try JSONOutput.encode(list)) }
         let rows = list.templates.map { template in
             [template.name + (template.name == list.defaultTemplate ? " (default)" : ""), template.backend.rawValue,
@@ -117,8 +117,8 @@ struct Logs: ParsableCommand {
     func run() throws {
         let target = try arguments.target()
         let params = LogsParams(owner: target.owner, name: target.name, lines: lines, follow: follow)
-        try BrokerCall(sockets: arguments.sockets).stream("logs", params) { line in
-            if let log = try? BrokerClient.result(of: line, as: LogLine.self) {
+        try BrokerCall(sockets: arguments.sockets).stream(.logs, params) { line in
+            if let log = try? BrokerWire.result(of: line, as: LogLine.self) {
                 print(json ? String(decoding: line, as: UTF8.self) : Format.logLine(log))
                 fflush(nil)
                 return true

@@ -49,7 +49,7 @@ struct DaemonReport: Codable {
         }
         var broker = Broker(reachable: false, socket: sockets.brokerSocket)
         do {
-            let info = try BrokerClient(socketPath: sockets.brokerSocket).call("version", NoParams(), as: VersionInfo.self)
+            let info = try BrokerClient(socketPath: sockets.brokerSocket).call(.version, NoParams(), as: VersionInfo.self)
             broker.reachable = true
             broker.version = info.version
             broker.protocolVersion = info.protocolVersion

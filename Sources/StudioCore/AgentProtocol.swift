@@ -46,10 +46,12 @@ public struct AgentRequest: Codable, Sendable, Equatable {
     public var tty: Bool?
     /// `exec`: extra environment on top of the workspace's.
     public var env: [String: String]?
+    /// `app`: the app to connect to.
+    public var app: String?
 
     public init(
         op: String, terminal: String? = nil, argv: [String]? = nil, cols: Int? = nil, rows: Int? = nil,
-        tty: Bool? = nil, env: [String: String]? = nil
+        tty: Bool? = nil, env: [String: String]? = nil, app: String? = nil
     ) {
         self.v = AgentProtocol.version
         self.op = op
@@ -59,12 +61,16 @@ public struct AgentRequest: Codable, Sendable, Equatable {
         self.rows = rows
         self.tty = tty
         self.env = env
+        self.app = app
     }
 
     /// Attach to terminal `name`, creating it if needed.
     public static func attach(_ name: String = AgentProtocol.defaultTerminal, cols: Int? = nil, rows: Int? = nil) -> AgentRequest {
         AgentRequest(op: "attach", terminal: name, cols: cols, rows: rows)
     }
+
+    /// Connect to app `name`: after the answer line the connection carries the app's bytes both ways.
+    public static func app(_ name: String) -> AgentRequest { AgentRequest(op: "app", app: name) }
 
     /// Run `argv` in the project directory.
     public static func exec(_ argv: [String], tty: Bool = false, cols: Int? = nil, rows: Int? = nil, env: [String: String]? = nil) -> AgentRequest {
@@ -77,7 +83,7 @@ public typealias AgentError = RequestError
 
 extension RequestError {
     /// The program or shell could not be started.
-    public static func spawnFailed(_ message: String) -> RequestError { .init(code: "spawn_failed", message: message) }
+    public static func spawnFailed(_ message: String) -> RequestError { .init(code: .spawnFailed, message: message) }
 }
 
 /// The answer line: `{"ok":true,…}` or `{"ok":false,"error":{…}}`.

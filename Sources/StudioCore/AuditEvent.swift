@@ -6,6 +6,8 @@ public enum AuditEvent: String, Sendable, CaseIterable {
     case workspaceDelete = "workspace-delete"
     case workspaceLimits = "workspace-limits"
     case permissionDenied = "permission-denied"
+    case login
+    case logout
 
     /// 128-bit ids, as `journalctl --new-id128` makes them.
     public var messageID: String {
@@ -16,6 +18,8 @@ public enum AuditEvent: String, Sendable, CaseIterable {
         case .workspaceDelete: "5d4c3b2a1f0e4d9c8b7a6f5e4d3c2b1a"
         case .workspaceLimits: "7a8b9c0d1e2f4a3b9c5d6e7f8a9b0c1d"
         case .permissionDenied: "e0d1c2b3a4f54e6d9c8b7a6f5e4d3c2b"
+        case .login: "4b1e8f2a9c3d4e7f8a0b1c2d3e4f5a6b"
+        case .logout: "6c2d9e3f0a1b4c8d9e2f3a4b5c6d7e8f"
         }
     }
 }

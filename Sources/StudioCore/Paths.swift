@@ -8,6 +8,10 @@ public enum Paths {
     public static let studiodSocket = "/run/studio/studiod.sock"
     /// The privileged broker's socket.
     public static let brokerSocket = "/run/studio/sandbox.sock"
+    /// The dashboard: plain HTML, CSS, JavaScript and the OpenAPI document, served by studiod.
+    public static let webRoot = "/usr/share/studio/web"
+    /// xterm.js, bundled at package build from node-xterm, served by studiod under /vendor/xterm/.
+    public static let xtermRoot = "/usr/share/studio/xterm"
     /// Per-workspace runtime directories (`<id>/agent.sock`).
     public static let workspaceRuntimeRoot = "/run/studio/ws"
     /// The program every workspace unit runs (as `studio-sandbox agent`).

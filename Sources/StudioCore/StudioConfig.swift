@@ -16,6 +16,15 @@ public struct StudioConfig: Sendable, Equatable {
     /// When set, only members of this group get workspaces (besides being regular login accounts).
     public var accessGroup: String?
 
+    /// A web login ends this long after its last request ([Web] SessionIdleTimeout=).
+    public var sessionIdleSeconds: Double = 8 * 3600
+    /// A web login ends this long after it began, used or not ([Web] SessionLifetime=).
+    public var sessionLifetimeSeconds: Double = 7 * 86400
+    /// The dashboard's public origin (e.g. https://box.tailnet.ts.net); nil: the one each request was addressed to.
+    public var publicURL: String?
+    /// The apps origin's public URL (e.g. https://box.tailnet.ts.net:8443); nil: derived from the dashboard's.
+    public var appsURL: String?
+
     public init() {}
 
     /// The keys a file may set, by section, with how each is applied.
@@ -26,6 +35,16 @@ public struct StudioConfig: Sendable, Equatable {
         ],
         "Broker": [
             "IdleExitSec": { config, entry throws(ConfigError) in config.brokerIdleExitSeconds = try entry.duration() },
+        ],
+        "Web": [
+            "SessionIdleTimeout": { config, entry throws(ConfigError) in
+                config.sessionIdleSeconds = try entry.duration(atLeast: 60)
+            },
+            "SessionLifetime": { config, entry throws(ConfigError) in
+                config.sessionLifetimeSeconds = try entry.duration(atLeast: 60)
+            },
+            "PublicURL": { config, entry throws(ConfigError) in config.publicURL = try entry.origin() },
+            "AppsURL": { config, entry throws(ConfigError) in config.appsURL = try entry.origin() },
         ],
         "Access": [
             "Group": { config, entry throws(ConfigError) in
@@ -79,5 +98,26 @@ extension ConfigFile.Entry {
             throw ConfigError(path: path, line: line, message: "\(key)=\(value) is not a time span; write e.g. 90s, 5min or 2h")
         }
         return seconds
+    }
+
+    /// A duration of at least `minimum` seconds.
+    func duration(atLeast minimum: Double) throws(ConfigError) -> Double {
+        let seconds = try duration()
+        guard seconds >= minimum else {
+            throw ConfigError(path: path, line: line, message: "\(key)=\(value) is too short; it must be at least \(Int(minimum)) s")
+        }
+        return seconds
+    }
+
+    /// An origin: `http://` or `https://`, a host and an optional port, nothing after it (a trailing `/` is
+    /// dropped); empty means unset.
+    func origin() throws(ConfigError) -> String? {
+        if value.isEmpty { return nil }
+        var text = value
+        if text.hasSuffix("/") { text.removeLast() }
+        guard let origin = WebOrigin(text), origin.description == text.lowercased() else {
+            throw ConfigError(path: path, line: line, message: "\(key)=\(value) is not an origin; write e.g. https://box.tailnet.ts.net or https://box.tailnet.ts.net:8443 (no path)")
+        }
+        return origin.description
     }
 }

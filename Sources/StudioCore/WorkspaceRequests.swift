@@ -45,13 +45,19 @@ public struct CreateParams: Codable, Sendable, Equatable {
     public var projectDirectory: String?
     public var template: String?
     public var limits: ResourceLimits?
+    /// Make the project directory (for the owner, inside a directory they own) when it is missing.
+    public var createDirectory: Bool?
 
-    public init(owner: String? = nil, name: String, projectDirectory: String? = nil, template: String? = nil, limits: ResourceLimits? = nil) {
+    public init(
+        owner: String? = nil, name: String, projectDirectory: String? = nil, template: String? = nil, limits: ResourceLimits? = nil,
+        createDirectory: Bool? = nil
+    ) {
         self.owner = owner
         self.name = name
         self.projectDirectory = projectDirectory
         self.template = template
         self.limits = limits
+        self.createDirectory = createDirectory
     }
 
     public var target: WorkspaceTarget { WorkspaceTarget(owner: owner, name: name) }

@@ -6,6 +6,11 @@ enum CallerLimits {
     static let connectionsPerUID = 16
     /// `logs --follow` streams per uid (root is not counted).
     static let followersPerUID = 4
+    /// Open connections of studiod, which carries every web user's requests, terminals and app connections (the
+    /// broker's LimitNOFILE=4096 holds two descriptors for each relayed one).
+    static let studiodConnections = 1500
+    /// Terminal and app connections relayed to agents per web user.
+    static let relaysPerUser = 64
 }
 
 /// Counts what each uid holds (connections, log followers) against a limit.

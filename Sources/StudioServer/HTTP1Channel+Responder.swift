@@ -7,9 +7,9 @@ extension HTTP1Channel {
     /// Adapts a Hummingbird responder (a router) to the channel handler's closure, as `Application` does.
     public static func studioResponder<Responder: HTTPResponder>(
         _ responder: Responder, logger: Logger
-    ) -> HTTPChannelHandler.Responder where Responder.Context == BasicRequestContext {
+    ) -> HTTPChannelHandler.Responder where Responder.Context: RequestContext, Responder.Context.Source == ApplicationRequestContextSource {
         { request, writer, channel in
-            let context = BasicRequestContext(source: .init(channel: channel, logger: logger))
+            let context = Responder.Context(source: .init(channel: channel, logger: logger))
             let response: Response
             do {
                 response = try await responder.respond(to: request, context: context)

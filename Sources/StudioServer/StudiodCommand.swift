@@ -27,6 +27,18 @@ public struct StudiodCommand: AsyncParsableCommand {
     @Option(help: "Directory of configuration drop-ins.")
     var configDropIns: String = Paths.configDropInDirectory
 
+    @Option(help: "The dashboard's files.")
+    var webRoot: String = Paths.webRoot
+
+    @Option(help: "xterm.js (Debian's libjs-xterm).")
+    var xtermRoot: String = Paths.xtermRoot
+
+    @Option(help: "The local port of the apps origin's listener (the app proxy).")
+    var appsPort: Int = 7081
+
+    @Option(help: "The broker's socket.")
+    var brokerSocket: String = Paths.brokerSocket
+
     public init() {}
 
     public func run() async throws {
@@ -40,13 +52,15 @@ public struct StudiodCommand: AsyncParsableCommand {
         }
 
         let listeners = try resolveListeners(logger: logger)
-        let router = Routes.router(uptime: { (ContinuousClock.now - started).seconds }, configError: configError?.description)
+        let settings = WebSettings(
+            publicOrigin: config.publicURL.flatMap(WebOrigin.init), appsOrigin: config.appsURL.flatMap(WebOrigin.init), appsPort: appsPort,
+            webRoot: webRoot, xtermRoot: xtermRoot, brokerSocket: brokerSocket)
+        let router = Routes.router(settings: settings, uptime: { (ContinuousClock.now - started).seconds }, configError: configError?.description)
         let idleExit = config.serverIdleExitSeconds > 0 ? Duration.seconds(config.serverIdleExitSeconds) : nil
         // Keep-alive connections that stay silent are closed, so that an idle browser tab does not keep
-        // studiod up forever.
-        let http = HTTP1Channel(
-            responder: HTTP1Channel.studioResponder(router.buildResponder(), logger: logger),
-            configuration: .init(idleTimeout: .seconds(60)))
+        // studiod up forever; a terminal's WebSocket is not silent (and its end lets studiod exit).
+        let http = StudioHTTPChannel(
+            responder: HTTP1Channel.studioResponder(router.buildResponder(), logger: logger), upgrade: Routes.upgrade(settings: settings))
         let server = ActivatedServer(
             listeners: listeners,
             child: http,

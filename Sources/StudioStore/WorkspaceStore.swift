@@ -56,6 +56,28 @@ public final class WorkspaceStore: Sendable {
                 table.uniqueKey(["uid", "name"])
             }
         }
+        migrator.registerMigration("v2: login grants and failed logins") { db in
+            // Only the SHA-256 of a token is stored: a copy of this file opens no session.
+            try db.create(table: "grant") { table in
+                table.column("hash", .text).primaryKey()
+                table.column("kind", .text).notNull()
+                table.column("uid", .integer).notNull()
+                table.column("user", .text).notNull()
+                table.column("parent", .text).indexed().references("grant", column: "hash", onDelete: .cascade)
+                table.column("owner", .text)
+                table.column("workspace", .text)
+                table.column("app", .text)
+                table.column("remote", .text).notNull()
+                table.column("createdAt", .double).notNull()
+                table.column("lastSeenAt", .double).notNull()
+                table.column("expiresAt", .double).notNull()
+                table.column("idleSeconds", .double).notNull()
+            }
+            try db.create(table: "loginFailure") { table in
+                table.column("key", .text).notNull().indexed()
+                table.column("at", .double).notNull()
+            }
+        }
         return migrator
     }
 

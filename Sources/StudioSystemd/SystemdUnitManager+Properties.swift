@@ -11,7 +11,7 @@ extension SystemdUnitManager {
             BusProperty("User", .string(spec.user)),
             BusProperty("WorkingDirectory", .string(spec.workingDirectory)),
             BusProperty("ExecStart", .commands([BusExecCommand(path: spec.argv.first ?? "", argv: spec.argv)])),
-            BusProperty("Type", .string(spec.notifyReady ? "notify" : "exec")),
+            BusProperty("Type", .string(spec.stringProperties["Type"] ?? (spec.notifyReady ? "notify" : "exec"))),
             // Only the agent itself may say READY=1 / STATUS=, not whatever runs in the workspace.
             BusProperty("NotifyAccess", .string("main")),
             // A failed or stopped workspace unit is unloaded at once: it does not linger as "failed" and keep
@@ -28,7 +28,7 @@ extension SystemdUnitManager {
         for (name, value) in spec.booleanProperties.sorted(by: { $0.key < $1.key }) {
             properties.append(BusProperty(name, .bool(value)))
         }
-        for (name, value) in spec.stringProperties.sorted(by: { $0.key < $1.key }) {
+        for (name, value) in spec.stringProperties.sorted(by: { $0.key < $1.key }) where name != "Type" {
             properties.append(BusProperty(name, .string(value)))
         }
         if let fd = spec.standardInput {

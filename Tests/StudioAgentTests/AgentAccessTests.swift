@@ -32,7 +32,7 @@ import Testing
                 continue
             }
             #expect(response.ok == false)
-            #expect(response.error?.code == "forbidden")
+            #expect(response.error?.code == .forbidden)
         }
         guard case .answer(let own) = await agent.open(line: Array(#"{"v":1,"op":"apps"}"#.utf8)[...], caller: PeerCredentials(pid: 5, uid: 1000, gid: 1000)) else {
             Issue.record("apps must answer with one line")

@@ -65,7 +65,7 @@ import Testing
             let answer = try #require(try socket.readLine())
             let response = try JSONDecoder().decode(AgentResponse.self, from: Data(answer))
             #expect(response.ok == false, "\(line)")
-            #expect(["bad_request", "unsupported"].contains(response.error?.code ?? ""), "\(line)")
+            #expect([ErrorCode.badRequest, .unsupported].contains(response.error?.code), "\(line)")
         }
         // A request line that never ends is cut off at the limit.
         let flood = try UnixSocket(path: agent.spec.socketPath)

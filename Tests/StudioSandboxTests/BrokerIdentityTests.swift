@@ -98,7 +98,7 @@ extension WorkspaceBrokerTests {
             try policy.check(account, group: nil)
             return nil
         } catch {
-            return error.code == "forbidden" ? error.message : "code \(error.code)"
+            return error.code == .forbidden ? error.message : "code \(error.code)"
         }
     }
 

@@ -33,10 +33,12 @@ final class Agent: Sendable {
         case answer(AgentResponse)
         /// Send this line, then run the session.
         case session(any AgentSession, AgentResponse)
+        /// Send this line, then relay bytes to and from this connected app socket.
+        case relay(NIOAsyncChannel<ByteBuffer, ByteBuffer>, AgentResponse)
     }
 
     /// The operations the agent knows, for error messages.
-    static let operations = ["attach", "exec", "terminals", "apps"]
+    static let operations = ["attach", "exec", "terminals", "apps", "app"]
 
     let spec: AgentSpec
     let access: AgentAccess
@@ -84,6 +86,8 @@ final class Agent: Sendable {
                 return try await attach(request, caller: caller)
             case "exec":
                 return try await exec(request, caller: caller)
+            case "app":
+                return try await connectApp(request, caller: caller)
             default:
                 throw AgentError.badRequest("unknown operation \"\(request.op)\"; this agent knows: \(Self.operations.joined(separator: ", "))")
             }
@@ -111,6 +115,22 @@ final class Agent: Sendable {
         ])
         let session = AttachSession(terminal: attached.terminal, client: attached.client.id, frames: attached.client.frames, hangUpOnDetach: false)
         return .session(session, AgentResponse(terminal: attached.terminal.info(created: attached.created)))
+    }
+
+    /// Connects to an app's socket, for the app proxy.
+    private func connectApp(_ request: AgentRequest, caller: PeerCredentials) async throws -> Opening {
+        guard let name = request.app, let status = apps.status().first(where: { $0.name == name }) else {
+            let known = apps.status().map(\.name)
+            throw AgentError.notFound("this workspace has no app \"\(request.app ?? "")\"" + (known.isEmpty ? "; its template defines none" : "; it has: \(known.joined(separator: ", "))"))
+        }
+        let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+        do {
+            channel = try await Relay.connect(unixSocket: status.socket)
+        } catch {
+            throw AgentError.unavailable("app \(name) is not answering on its socket (\(status.running ? "it is running but not listening on $STUDIO_APP_SOCKET yet" : "it is not running; see the workspace's log")); try again in a moment")
+        }
+        logger.debug("app connection", metadata: ["app": "\(name)", "caller_uid": "\(caller.uid)"])
+        return .relay(channel, AgentResponse())
     }
 
     private func exec(_ request: AgentRequest, caller: PeerCredentials) async throws -> Opening {

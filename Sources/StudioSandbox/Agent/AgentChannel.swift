@@ -30,8 +30,11 @@ struct AgentChannel: ServerChildChannel {
         defer { timeout.cancel() }
         do {
             let caller = try await PeerCredentials.of(connection)
-            try await value.executeThenClose { inbound, _ in
-                try await serve(inbound, on: connection, caller: caller, timeout: timeout)
+            try await value.executeThenClose { inbound, outbound in
+                var iterator = inbound.makeAsyncIterator()
+                if let (app, rest) = try await serve(&iterator, on: connection, caller: caller, timeout: timeout) {
+                    try await Relay.splice(client: connection, &iterator, outbound, first: rest, with: app)
+                }
             }
         } catch {
             logger.debug("agent connection ended with an error", metadata: ["error": "\(error)"])
@@ -39,20 +42,23 @@ struct AgentChannel: ServerChildChannel {
         }
     }
 
+    /// Serves the request and its session; for an `app` request, returns the app's connection and the bytes after
+    /// the request line, for the caller to relay.
     private func serve(
-        _ inbound: NIOAsyncChannelInboundStream<ByteBuffer>, on connection: any Channel, caller: PeerCredentials,
+        _ inbound: inout NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator, on connection: any Channel, caller: PeerCredentials,
         timeout: Scheduled<Void>
-    ) async throws {
+    ) async throws -> (NIOAsyncChannel<ByteBuffer, ByteBuffer>, ByteBuffer)? {
         var line: [UInt8] = []
         var decoder = AgentFrameDecoder()
         var session: (any AgentSession)?
-        try await withThrowingDiscardingTaskGroup { group in
+        var relaying = false
+        return try await withThrowingTaskGroup(of: Void.self) { group -> (NIOAsyncChannel<ByteBuffer, ByteBuffer>, ByteBuffer)? in
             defer {
                 // The client left, broke the protocol, or got its one answer: the session (if any) ends with it.
                 session?.clientGone()
-                connection.close(promise: nil)
+                if !relaying { connection.close(promise: nil) }
             }
-            for try await chunk in inbound {
+            while let chunk = try await inbound.next() {
                 if let session {
                     decoder.feed(chunk.readableBytesView)
                     do {
@@ -60,7 +66,7 @@ struct AgentChannel: ServerChildChannel {
                     } catch {
                         _ = await connection.write(frame: .error("\(error); closing the connection"))
                         agent.logger.error("bad frame from client: \(error)", metadata: ["caller_uid": "\(caller.uid)"])
-                        return
+                        return nil
                     }
                     continue
                 }
@@ -68,19 +74,23 @@ struct AgentChannel: ServerChildChannel {
                 guard let newline = line.firstIndex(of: UInt8(ascii: "\n")) else {
                     if line.count > AgentProtocol.maxRequestBytes {
                         try await answer(tooLong(caller), on: connection)
-                        return
+                        return nil
                     }
                     continue
                 }
                 guard newline <= AgentProtocol.maxRequestBytes else {
                     try await answer(tooLong(caller), on: connection)
-                    return
+                    return nil
                 }
                 timeout.cancel()
                 switch await agent.open(line: line[..<newline], caller: caller) {
                 case .answer(let response):
                     try await answer(response, on: connection)
-                    return
+                    return nil
+                case .relay(let app, let response):
+                    try await answer(response, on: connection)
+                    relaying = true
+                    return (app, ByteBuffer(bytes: line[(newline + 1)...]))
                 case .session(let opened, let response):
                     session = opened
                     try await answer(response, on: connection)
@@ -95,10 +105,11 @@ struct AgentChannel: ServerChildChannel {
                         while let frame = try decoder.next() { await opened.receive(frame) }
                     } catch {
                         _ = await connection.write(frame: .error("\(error); closing the connection"))
-                        return
+                        return nil
                     }
                 }
             }
+            return nil
         }
     }
 

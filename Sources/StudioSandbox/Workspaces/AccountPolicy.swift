@@ -54,7 +54,7 @@ struct AccountPolicy: Sendable {
         }
         if let group {
             guard let gid = UserAccount.groupID(named: group) else {
-                throw BrokerError(code: "config", message: "[Access] Group=\(group) names a group that does not exist; an administrator must create it (groupadd \(group)) or fix studio.conf")
+                throw BrokerError(code: .config, message: "[Access] Group=\(group) names a group that does not exist; an administrator must create it (groupadd \(group)) or fix studio.conf")
             }
             guard account.groupIDs.contains(gid) else {
                 throw .forbidden("only members of the group \(group) get workspaces ([Access] Group= in studio.conf); ask an administrator to add \(account.name) (usermod -aG \(group) \(account.name))")

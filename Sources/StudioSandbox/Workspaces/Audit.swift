@@ -7,6 +7,9 @@ import StudioNet
 struct Audit: Sendable {
     let logger: Logger
 
+    /// The address of the person studiod acts for in this request (a web request), recorded as STUDIO_REMOTE_ADDR.
+    @TaskLocal static var remoteAddress: String?
+
     /// Records `event` about `workspace` of `owner`, asked by `caller`, with its result (`success`, `failure`,
     /// `denied`) and, on failure, the reason.
     func record(
@@ -28,6 +31,7 @@ struct Audit: Sendable {
         if let owner { metadata["studio_user"] = "\(owner)" }
         if let workspace { metadata["studio_workspace"] = "\(workspace)" }
         if let reason { metadata["studio_reason"] = "\(reason)" }
+        if let remote = Self.remoteAddress.map(Self.oneLine) { metadata["studio_remote_addr"] = "\(remote)" }
         let subject = [owner, workspace].compactMap { $0 }.joined(separator: "/")
         let text = "\(event.rawValue) \(subject.isEmpty ? "" : subject + " ")by uid \(caller.uid): \(result)" + (reason.map { " (\($0))" } ?? "")
         logger.log(level: result == "success" ? .notice : .warning, "\(text)", metadata: metadata)

@@ -77,11 +77,6 @@ struct Authorizer: Sendable {
 }
 
 extension BrokerError {
-    public static func notFound(_ message: String) -> BrokerError { .init(code: "not_found", message: message) }
-    public static func conflict(_ message: String) -> BrokerError { .init(code: "conflict", message: message) }
-    public static func systemd(_ message: String) -> BrokerError { .init(code: "systemd", message: message) }
-    /// The caller has too much going on at once (connections, log followers); it may retry later.
-    public static func busy(_ message: String) -> BrokerError { .init(code: "busy", message: message) }
 
     /// The broker error for a workspace problem.
     static func from(_ error: WorkspaceError) -> BrokerError {

@@ -1,3 +1,4 @@
+import StudioAuth
 import StudioCore
 import StudioStore
 
@@ -20,6 +21,8 @@ public struct BrokerEnvironment: Sendable {
     var accounts: AccountPolicy
     /// Now, in seconds since the epoch.
     public var now: @Sendable () -> Double
+    /// Checks a password (PAM service `studio` when nil); tests pass their own.
+    public var authenticate: (@Sendable (_ user: String, _ password: String, _ remote: String) -> PAMAuthenticator.Outcome)?
 
     public init(
         loadConfig: @escaping @Sendable () throws(ConfigError) -> StudioConfig,

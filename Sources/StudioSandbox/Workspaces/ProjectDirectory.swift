@@ -63,3 +63,4 @@ enum ProjectDirectory {
         return granted & bits == bits
     }
 }
+

@@ -37,7 +37,7 @@ extension WorkspaceService {
                 }
             }
         } catch let error as BrokerError {
-            if error.code == "forbidden" {
+            if error.code == .forbidden {
                 audit.record(.permissionDenied, owner: owner, workspace: workspace, caller: caller, result: "denied", reason: "\(what): \(error.message)")
             }
             throw error
@@ -100,7 +100,47 @@ extension WorkspaceService {
     /// Validates everything, then stores the row: a bad directory, template or limit stores nothing.
     func makeDefinition(_ params: CreateParams, owner: UserAccount, name: WorkspaceName, settings: Settings) async throws -> WorkspaceDefinition {
         let environment = self.environment
-        return try await blocking { try Self.makeDefinition(params, owner: owner, name: name, settings: settings, environment: environment) }
+        var made: String?
+        if params.createDirectory == true, let directory = params.projectDirectory {
+            // Checked first, so that a refused create makes no directory.
+            _ = try settings.templates.template(params.template ?? settings.config.defaultTemplate)
+            try settings.policy.check(requested: params.limits ?? ResourceLimits())
+            if try await find(owner, name) != nil { throw WorkspaceError.alreadyExists(name.rawValue) }
+            made = try await makeDirectoryIfMissing(directory, owner: owner, name: name)
+        }
+        do {
+            return try await blocking { try Self.makeDefinition(params, owner: owner, name: name, settings: settings, environment: environment) }
+        } catch {
+            if let made { _ = try? await runAsOwner(["/bin/rmdir", "--", made], owner: owner, name: name, what: "rmdir") }
+            throw error
+        }
+    }
+
+    /// Makes a missing project directory as its owner would with `mkdir` (a short transient unit as them: the broker
+    /// itself never writes in a home, which it sees read-only); the path made, or nil when it existed.
+    func makeDirectoryIfMissing(_ directory: String, owner: UserAccount, name: WorkspaceName) async throws -> String? {
+        guard directory.hasPrefix("/") else { throw WorkspaceError.projectDirectory(path: directory, problem: "is not an absolute path") }
+        let exists = try await blocking { () -> Bool in
+            var info = stat()
+            return lstat(directory, &info) == 0
+        }
+        if exists { return nil }
+        do {
+            try await runAsOwner(["/bin/mkdir", "--", directory], owner: owner, name: name, what: "mkdir")
+        } catch {
+            throw WorkspaceError.projectDirectory(path: directory, problem: "does not exist and \(owner.name) cannot create it (is its parent there and theirs?); create it first")
+        }
+        return directory
+    }
+
+    /// Runs one short command as the owner in a transient unit and waits for it to succeed.
+    func runAsOwner(_ argv: [String], owner: UserAccount, name: WorkspaceName, what: String) async throws {
+        let identity = WorkspaceIdentity(owner: owner.name, uid: owner.uid, name: name)
+        let spec = TransientServiceSpec(
+            name: "studio-\(what)-\(identity.id).service", description: "Studio: \(what) for \(identity.displayName)",
+            slice: identity.sliceName, user: owner.name, workingDirectory: "/", argv: argv, environment: [:], limits: ResourceLimits(),
+            booleanProperties: [:], stringProperties: ["Type": "oneshot"], notifyReady: false)
+        try await environment.units.startTransientService(spec)
     }
 
     static func makeDefinition(

@@ -1,0 +1,8 @@
+#ifndef STUDIO_CCRYPTO_SHIM_H
+#define STUDIO_CCRYPTO_SHIM_H
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/crypto.h>
+
+#endif
