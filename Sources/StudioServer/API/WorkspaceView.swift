@@ -99,7 +99,7 @@ struct WorkspaceView: ResponseEncodable, Equatable {
         usage = Usage(
             memoryBytes: status?.memoryCurrentBytes, cpuSeconds: status?.cpuUsageNanoseconds.map { Double($0) / 1e9 },
             tasks: status?.tasksCurrent, oomKills: status.map { $0.oomKills ?? 0 })
-        terminals = template?.terminals.map { NamedTerminal(name: $0.name, title: $0.command) } ?? []
+        terminals = template?.terminals.map { NamedTerminal(name: $0.name, title: $0.name) } ?? []
         apps = template?.apps.map { App(name: $0.name) } ?? []
     }
 
@@ -124,7 +124,7 @@ struct TemplateListView: ResponseEncodable {
 
     init(_ list: TemplateList) {
         templates = list.templates.map {
-            Item(name: $0.name, description: $0.description, terminals: $0.terminals.map { .init(name: $0.name, title: $0.command) }, apps: $0.apps.map { .init(name: $0.name) })
+            Item(name: $0.name, description: $0.description, terminals: $0.terminals.map { .init(name: $0.name, title: $0.name) }, apps: $0.apps.map { .init(name: $0.name) })
         }
         defaultTemplate = list.defaultTemplate
     }

@@ -1,0 +1,448 @@
+"""The dashboard in a real browser, over HTTPS through a TLS reverse proxy, as a user reaches it through Tailscale Serve.
+
+Where things run: headless Chromium (driven by selenium and chromedriver) and caddy (the TLS proxy, standing in for
+`tailscale serve`, which Debian does not carry) run on the host, not in the test machine. The machine shares the
+host's network namespace (testbed.sh boots it without --private-network), so caddy on the host's 127.0.0.1:8443/8444
+reaches studiod's 127.0.0.1:7080/7081 inside, and studiod sees a loopback peer, exactly as it sees tailscale serve.
+In the machine, they would add 162 packages (207 MB to download, 740 MB installed: Chromium, Mesa, GTK...) to a
+debootstrap tree of 146, which CI builds anew on every run (debootstrap unpacks them one by one), which every machine
+boot copies, and whose userland the VM tier repeats in its disk image. On the host they are one apt-get, once per
+host, and the browser stands where a user's browser stands: outside the machine. browser.py installs them with apt
+(tests/harness.sh apt_install) when missing, so a fresh host needs no manual step.
+
+    https://127.0.0.1:8443  the dashboard origin  (caddy -> studiod 127.0.0.1:7080)
+    https://127.0.0.1:8444  the apps origin       (caddy -> studiod 127.0.0.1:7081; [Web] AppsURL= says so)
+
+The dashboard origin is not configured: studiod must derive https://127.0.0.1:8443 from the Host header and caddy's
+X-Forwarded-Proto (its CSRF check refuses the login otherwise). Screenshots of every view are kept in
+ARTIFACTS/screenshots/, every console entry in ARTIFACTS/browser-console.txt, caddy's log in ARTIFACTS/caddy.log.
+
+The tests run in order and share the desktop browser (logged in by the first). The module makes alice a password,
+a template with an app and a named terminal, and the workspace "webui", and removes all of it afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from typing import Any
+
+import pytest
+
+from browser import APPS, DASHBOARD, Browser, ConsoleLog, TLSProxy, ensure_host_packages
+from conftest import ARTIFACTS
+from machine import ALICE, CONF_DROPINS, Machine, explain
+
+SCREENSHOTS = ARTIFACTS / "screenshots"
+PASSWORD = "browser-test-78-pass"
+WS = "webui"  # alice's workspace, made with the dashboard's form
+TEMPLATE = "browser"
+TEMPLATE_PATH = f"/etc/studio/templates/{TEMPLATE}.conf"
+APP = "hello"  # the template's app
+NAMED_TERMINAL = "greeter"  # the template's named terminal
+NAMED_TERMINAL_SAYS = "named-terminal-ready"
+APP_DIR = "/usr/local/lib/studio-browser-test"
+APP_SCRIPT = f"{APP_DIR}/app.py"
+APP_READY = "studio-browser-test-app listening"  # the app's first line, in the workspace's journal (the logs view)
+WEB_DROPIN = f"{CONF_DROPINS}/78-browser.conf"
+ITEM = f'[data-workspace="{WS}"]'
+
+# Every view the tests take a screenshot of (ARTIFACTS/screenshots/NAME.png), in order.
+VIEWS = {"01-login", "02-dashboard", "03-created", "04-running", "05-terminal", "06-terminal-reloaded", "07-logs",
+         "08-app", "09-phone-login", "10-phone-dashboard", "11-phone-terminal", "12-logged-out"}
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844, "mobile": True, "pixel_ratio": 3.0}
+
+# The app: a tiny HTTP server on the unix socket $STUDIO_APP_SOCKET, run by the workspace's agent as alice. Its page
+# shows the request's path and the names of the cookies it got (studiod must strip its own).
+APP_SOURCE = r'''
+import html, os, socketserver, sys
+from http.server import BaseHTTPRequestHandler
+
+SOCKET = os.environ["STUDIO_APP_SOCKET"]
+
+
+class Handler(BaseHTTPRequestHandler):
+    def address_string(self):
+        return "studio"  # a unix socket's peer has no address
+
+    def do_GET(self):
+        cookies = sorted(c.split("=", 1)[0].strip() for c in self.headers.get("Cookie", "").split(";") if c.strip())
+        body = (
+            "<!doctype html><html><head><meta charset=utf-8><title>studio browser test app</title></head><body>"
+            "<h1 id=greeting>hello from the browser test app</h1>"
+            f"<p>path <code id=path>{html.escape(self.path)}</code></p>"
+            f"<p>cookies <code id=cookies>{html.escape(' '.join(cookies)) or '(none)'}</code></p>"
+            "</body></html>"
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, fmt, *args):
+        sys.stderr.write("app: " + (fmt % args) + "\n")
+
+
+class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+server = Server(SOCKET, Handler)
+print("studio-browser-test-app listening on " + SOCKET, flush=True)
+server.serve_forever()
+'''
+
+TEMPLATE_CONF = f"""[Template]
+Description=Browser test: a web app and a named terminal
+Backend=host
+[App:{APP}]
+Command=exec /usr/bin/python3 {APP_SCRIPT}
+[Terminal:{NAMED_TERMINAL}]
+Command=echo {NAMED_TERMINAL_SAYS}; exec bash
+"""
+
+# The dashboard origin is derived (Host + X-Forwarded-Proto); only the apps origin needs saying, because studiod's
+# default for it behind a TLS proxy (the proxy's host on port 8443) is where this proxy serves the dashboard.
+WEB_CONF = f"[Web]\nAppsURL={APPS}\n"
+
+
+# --- fixtures ----------------------------------------------------------------------------------------------------
+
+
+def restart_studiod(machine: Machine) -> None:
+    """studiod reads studio.conf when it starts: stop it; studiod.socket starts it again on the next connection."""
+    machine.run("systemctl", "stop", "studiod.service")
+    machine.run("systemctl", "reset-failed", "studiod.service", "studiod.socket", check=False)
+    ok, why = machine.socket_listens("studiod.socket")
+    assert ok, f"studiod.socket does not listen: {why}"
+
+
+@pytest.fixture(scope="module")
+def studio_web(machine: Machine):
+    """The app, the template that runs it, [Web] AppsURL; studiod restarted to read them. Afterwards: the workspace
+    deleted, all of it removed, studiod stopped so that its next start reads the suite's configuration again."""
+    machine.write_file(APP_SCRIPT, APP_SOURCE)
+    machine.run("chmod", "0755", APP_DIR)
+    machine.run("chmod", "0644", APP_SCRIPT)
+    machine.write_file(TEMPLATE_PATH, TEMPLATE_CONF)
+    machine.write_file(WEB_DROPIN, WEB_CONF)
+    restart_studiod(machine)
+    yield
+    p = machine.studioctl(ALICE, "delete", WS)
+    listed = json.loads(machine.studioctl(ALICE, "list", "--json").stdout)["workspaces"]
+    gone = WS not in [w["definition"]["identity"]["name"] for w in listed]
+    machine.run("rm", "-rf", TEMPLATE_PATH, WEB_DROPIN, APP_DIR, f"/home/{ALICE}/{WS}")
+    machine.run("systemctl", "stop", "studiod.service")
+    assert gone, f"could not delete alice's workspace {WS} after the browser tests:\n{explain(p)}"
+
+
+@pytest.fixture(scope="module")
+def alice_password(machine: Machine) -> str:
+    """alice gets a password (the dashboard logs in through PAM); her account's old one is put back afterwards."""
+    before = machine.run("getent", "shadow", ALICE).stdout.split(":")[1]
+    machine.run("chpasswd", input=f"{ALICE}:{PASSWORD}\n")
+    yield PASSWORD
+    machine.run("usermod", "-p", before, ALICE)
+
+
+@pytest.fixture(scope="module")
+def proxy() -> TLSProxy:
+    try:
+        ensure_host_packages()
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
+    p = TLSProxy(ARTIFACTS / "caddy.log")
+    try:
+        p.start()
+    except RuntimeError as e:
+        pytest.fail(f"could not start the TLS proxy (caddy, tests/system/Caddyfile): {e}", pytrace=False)
+    yield p
+    p.stop()
+
+
+@pytest.fixture(scope="module")
+def console() -> ConsoleLog:
+    """The browsers' console entries, kept in ARTIFACTS/browser-console.txt. (Also clears the screenshots of an
+    earlier run, so that what is in ARTIFACTS/screenshots/ is this run's.)"""
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    log = ConsoleLog()
+    yield log
+    log.write(ARTIFACTS / "browser-console.txt")
+
+
+@pytest.fixture(scope="module")
+def desktop(proxy, console, studio_web, alice_password) -> Browser:
+    b = Browser("desktop", proxy, console, SCREENSHOTS, **DESKTOP)
+    yield b
+    b.quit()
+
+
+# --- the dashboard's DOM (the hooks web/ promises) --------------------------------------------------------------
+
+
+def log_in(b: Browser, user: str, password: str) -> None:
+    b.wait_displayed("form#login-form", 20, "the login form")
+    for css, value in (("input#username", user), ("input#password", password)):
+        field = b.find(css)
+        field.clear()
+        field.send_keys(value)
+    b.find("button#login-submit").click()
+    b.wait(lambda: b.displayed("#workspaces") and not b.displayed("form#login-form"), 20,
+           lambda: f"the dashboard (#workspaces) after logging in as {user} (#error says: {b.text('#error')!r})")
+
+
+def session_cookie(b: Browser) -> dict[str, Any]:
+    cookies = [c for c in b.driver.get_cookies() if c["name"] == "studio_session"]
+    assert len(cookies) == 1, f"expected one studio_session cookie, got: {b.driver.get_cookies()}"
+    return cookies[0]
+
+
+def state_of(b: Browser) -> str | None:
+    return b.text(f"{ITEM} .state")
+
+
+def click(b: Browser, css: str) -> None:
+    """Click the button CSS once it is shown and enabled."""
+    b.wait_displayed(f"{css}:not([disabled])", 15, f"{css} to be shown and enabled")
+    b.find(css).click()
+
+
+def go_home(b: Browser) -> None:
+    b.js("location.hash = '#/'")
+    b.wait(lambda: b.displayed(ITEM) and b.hash() in ("#/", ""), 10, f"the workspace list with {ITEM} at #/")
+
+
+def terminal_rows(b: Browser) -> list[str] | None:
+    """The text of the terminal's rows (xterm's DOM renderer), trailing blanks dropped; None if there are none."""
+    return b.js(
+        """const rows = document.querySelector('#terminal .xterm-rows');
+        return rows ? Array.from(rows.children, r => r.textContent.replace(/\\u00a0/g, ' ').replace(/\\s+$/, ''))
+                    : null;""")
+
+
+def wait_terminal(b: Browser, what: str, test, timeout: float = 15) -> list[str]:
+    """Wait until the terminal's rows pass TEST (a function of the list of rows); return the rows."""
+    def check():
+        rows = terminal_rows(b)
+        if rows is None and b.js("return !!document.querySelector('#terminal .xterm-screen canvas')"):
+            raise AssertionError("xterm draws the terminal on a canvas, so its text cannot be read: the dashboard must "
+                                 "create it with rendererType: 'dom' (rows in #terminal .xterm-rows)\n" + b.describe())
+        return rows if rows is not None and test(rows) else None
+    return b.wait(check, timeout, f"{what} in the terminal (#terminal .xterm-rows, xterm's DOM renderer)")
+
+
+def type_in_terminal(b: Browser, text: str) -> None:
+    """Type TEXT as keystrokes into xterm (its .xterm-helper-textarea has the keyboard focus)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    area = b.find("#terminal .xterm-helper-textarea")
+    b.js("arguments[0].focus()", area)
+    assert b.js("return document.activeElement === arguments[0]", area), "xterm's textarea did not take the focus"
+    ActionChains(b.driver).send_keys(text.replace("\n", Keys.ENTER)).perform()
+
+
+def prompt_shown(rows: list[str]) -> bool:
+    return any(re.search(r"[$#]$", r) for r in rows)
+
+
+def fits_screen(b: Browser) -> None:
+    """Nothing on the page is wider than the phone's screen. (Mobile Chrome widens the layout viewport to fit wide
+    content, so window.innerWidth must still be the phone's width, too.)"""
+    w = b.js("return {scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth}")
+    assert w["innerWidth"] == PHONE["width"] and w["scrollWidth"] <= w["innerWidth"], (
+        f"the page does not fit the {PHONE['width']}px-wide phone's screen: {w} (something is wider than the screen, "
+        f"or <meta name=viewport content='width=device-width'> is missing)\n{b.describe()}")
+
+
+def error_code(response: dict[str, Any]) -> str | None:
+    try:
+        return json.loads(response["body"])["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def need_login(b: Browser) -> None:
+    if not b.state.get("logged_in"):
+        pytest.fail("the desktop browser is not logged in: test_login_form_sets_a_secure_session_cookie, which "
+                    "logs it in, failed or did not run (run the whole module)", pytrace=False)
+
+
+# --- tests ---------------------------------------------------------------------------------------------------------
+
+
+def test_login_form_sets_a_secure_session_cookie(desktop: Browser):
+    b = desktop
+    b.open(f"{DASHBOARD}/")
+    b.wait_displayed("form#login-form", 20, "the login form at /")
+    assert not b.displayed("#workspaces"), "the workspace list shows before anyone logged in"
+    b.screenshot("01-login")
+
+    log_in(b, ALICE, PASSWORD)
+    b.state["logged_in"] = True
+    b.screenshot("02-dashboard")
+
+    cookie = session_cookie(b)
+    got = {k: cookie.get(k) for k in ("domain", "path", "secure", "httpOnly", "sameSite")}
+    assert got == {"domain": "127.0.0.1", "path": "/", "secure": True, "httpOnly": True, "sameSite": "Strict"}, (
+        f"the session cookie over HTTPS must be Secure, HttpOnly, SameSite=Strict, Path=/: {cookie}")
+    assert b.js("return document.cookie.includes('studio_session')") is False, "the page's scripts see the session"
+
+    r = b.fetch("/api/v1/session")
+    assert r["status"] == 200, f"GET /api/v1/session with the browser's cookie: {r}"
+    assert json.loads(r["body"])["user"]["name"] == ALICE, r
+
+
+def test_desktop_workspace_terminal_logs_and_app(desktop: Browser):
+    b = desktop
+    need_login(b)
+
+    # Create with the form, from the template with the app.
+    b.wait_displayed("form#create-form", 10, "the create form")
+    name = b.find("#create-name")
+    name.clear()
+    name.send_keys(WS)
+    template = b.find("#create-template")
+    if template.tag_name == "select":
+        from selenium.webdriver.support.ui import Select
+
+        b.wait(lambda: b.js("return Array.from(arguments[0].options).some(o => o.value === arguments[1])",
+                            template, TEMPLATE), 10, f"the template {TEMPLATE!r} among #create-template's options")
+        Select(template).select_by_value(TEMPLATE)
+    else:
+        template.clear()
+        template.send_keys(TEMPLATE)
+    submit = b.js("return Array.from(document.querySelector('form#create-form').elements)"
+                  ".find(e => e.type === 'submit') || null")
+    assert submit is not None, "form#create-form has no submit button"
+    submit.click()
+    # The form's button is "Create and start".
+    b.wait(lambda: state_of(b) == "running", 45, f"{ITEM} with .state 'running' after the create form")
+    b.screenshot("03-created")
+
+    # Stop and start it with its buttons.
+    click(b, f'{ITEM} [data-action="stop"]')
+    b.wait(lambda: state_of(b) == "stopped", 30, f"{ITEM} .state to become 'stopped'")
+    click(b, f'{ITEM} [data-action="start"]')
+    b.wait(lambda: state_of(b) == "running", 45, f"{ITEM} .state to become 'running'")
+    for css in (f'{ITEM} [data-action="app"][data-app="{APP}"]',
+                f'{ITEM} [data-action="terminal"][data-terminal="{NAMED_TERMINAL}"]'):
+        assert b.displayed(css), f"no {css} for the template's app/terminal\n{b.describe()}"
+    b.screenshot("04-running")
+
+    # The workspace's shell: the terminal button that is not one of the template's named terminals.
+    plain = f'{ITEM} [data-action="terminal"]:not([data-terminal="{NAMED_TERMINAL}"])'
+    click(b, plain)
+    b.wait_displayed("#terminal-view", 10, "the terminal view")
+    route = b.hash()
+    assert route.startswith(f"#/w/{WS}/terminal/"), f"the terminal's route: {route!r}"
+    wait_terminal(b, "the shell's prompt", prompt_shown)
+    type_in_terminal(b, "echo browser-$((6*7))\n")
+    wait_terminal(b, "the line browser-42", lambda rows: "browser-42" in rows)
+    b.screenshot("05-terminal")
+
+    # A reload attaches again and gets the scrollback.
+    b.refresh()
+    b.wait_displayed("#terminal-view", 15, "the terminal view after reloading the page")
+    assert b.hash() == route, f"the route after reloading: {b.hash()!r}, was {route!r}"
+    rows = wait_terminal(b, "the line browser-42 replayed after reloading", lambda rows: "browser-42" in rows)
+    assert any("echo browser-$((6*7))" in r for r in rows), f"the command line is not in the replay: {rows}"
+    b.screenshot("06-terminal-reloaded")
+
+    # The logs view shows the workspace's journal, where the app said it listens.
+    go_home(b)
+    click(b, f'{ITEM} [data-action="logs"]')
+    b.wait(lambda: b.hash() == f"#/w/{WS}/logs", 10, f"the route #/w/{WS}/logs")
+    b.wait(lambda: APP_READY in b.js("return document.body.innerText"), 15,
+           f"the app's line {APP_READY!r} in the logs view")
+    b.screenshot("07-logs")
+
+    # The app opens in a new window on the apps origin, through a one-time ticket.
+    go_home(b)
+    main = b.driver.current_window_handle
+    before = set(b.driver.window_handles)
+    click(b, f'{ITEM} [data-action="app"][data-app="{APP}"]')
+    new = b.wait(lambda: set(b.driver.window_handles) - before, 10, "a new window for the app")
+    assert len(new) == 1, f"the app opened {len(new)} windows"
+    b.driver.switch_to.window(new.pop())
+    try:
+        app_path = f"{APPS}/{ALICE}/{WS}/apps/{APP}/"
+        b.wait(lambda: b.driver.current_url.startswith(app_path) and b.text("#greeting"), 15,
+               f"the app's page at {app_path}")
+        assert b.text("#greeting") == "hello from the browser test app"
+        assert "ticket=" not in b.driver.current_url, f"the ticket stays in the URL: {b.driver.current_url}"
+        b.screenshot("08-app")
+        seen = (b.text("#cookies") or "").split()
+        assert "studio_session" not in seen and "studio_app" not in seen, f"the app got Studio's cookies: {seen}"
+        app_cookie = [c for c in b.driver.get_cookies() if c["name"] == "studio_app"]
+        assert len(app_cookie) == 1, f"no studio_app cookie on the apps origin: {b.driver.get_cookies()}"
+        got = {k: app_cookie[0].get(k) for k in ("path", "httpOnly", "sameSite")}
+        assert got == {"path": f"/{ALICE}/{WS}/apps/{APP}/", "httpOnly": True, "sameSite": "Lax"}, app_cookie[0]
+        b.drain()
+    finally:
+        b.driver.close()
+        b.driver.switch_to.window(main)
+
+
+def test_phone_login_workspace_and_terminal_fit_the_screen(proxy, console, studio_web, alice_password):
+    b = Browser("phone", proxy, console, SCREENSHOTS, **PHONE)
+    try:
+        b.open(f"{DASHBOARD}/")
+        b.wait_displayed("form#login-form", 20, "the login form at /")
+        fits_screen(b)
+        b.screenshot("09-phone-login")
+
+        log_in(b, ALICE, PASSWORD)
+        b.wait(lambda: state_of(b) == "running", 20,
+               f"{ITEM} running (test_desktop_workspace_terminal_logs_and_app made and started it)")
+        fits_screen(b)
+        b.screenshot("10-phone-dashboard")
+
+        click(b, f'{ITEM} [data-action="terminal"][data-terminal="{NAMED_TERMINAL}"]')
+        b.wait_displayed("#terminal-view", 10, "the terminal view")
+        assert b.hash() == f"#/w/{WS}/terminal/{NAMED_TERMINAL}", b.hash()
+        wait_terminal(b, f"the named terminal's line {NAMED_TERMINAL_SAYS}", lambda rows: NAMED_TERMINAL_SAYS in rows)
+        fits_screen(b)
+        b.screenshot("11-phone-terminal")
+    finally:
+        b.quit()
+
+
+def test_logout_ends_the_session(desktop: Browser):
+    b = desktop
+    need_login(b)
+    go_home(b)
+    old = session_cookie(b)
+    r = b.fetch("/api/v1/workspaces")
+    assert r["status"] == 200, f"GET /api/v1/workspaces before logging out: {r}"
+
+    b.find("button#logout").click()
+    b.wait(lambda: b.displayed("form#login-form") and not b.displayed("#workspaces"), 10,
+           "the login form after logging out")
+    b.screenshot("12-logged-out")
+    b.state["logged_in"] = False
+
+    # The old cookie, put back by hand, no longer works: the session is gone on the server, not just in the browser.
+    b.driver.delete_cookie("studio_session")
+    b.driver.add_cookie({k: old[k] for k in ("name", "value", "path", "secure", "httpOnly", "sameSite")})
+    assert session_cookie(b)["value"] == old["value"]
+    for path in ("/api/v1/workspaces", "/api/v1/session"):
+        r = b.fetch(path)
+        assert r["status"] == 401 and error_code(r) == "unauthorized", f"GET {path} with the logged-out cookie: {r}"
+    b.refresh()
+    b.wait(lambda: b.displayed("form#login-form") and not b.displayed("#workspaces"), 15,
+           "the login form on reloading with the logged-out cookie")
+
+
+def test_console_has_no_csp_violations_or_js_errors(desktop: Browser, console: ConsoleLog):
+    desktop.drain()
+    where = console.write(ARTIFACTS / "browser-console.txt")
+    errors = console.errors()
+    assert not errors, (f"{len(errors)} CSP violations or JS errors in the browser console (all entries in {where}):\n"
+                        + "\n".join(ConsoleLog.show(e) for e in errors))
+    missing = sorted(VIEWS - console.views)
+    assert not missing, (f"the browsers never reached these views, so their consoles were not seen: {missing} (the "
+                         "tests before this one failed or were not run; run the whole module)")
