@@ -37,7 +37,7 @@ import pytest
 
 from machine import ALICE, BOB, Machine, explain, poll, show_entry, timespan_us, ws_unit
 from webclient import (
-    APP_COOKIE, APPS, DASHBOARD, NO_BODY, SESSION_COOKIE, Browser, Response, logged_in, read_event_stream, request,
+    APP_COOKIE, APPS, DASHBOARD, NO_BODY, SESSION_COOKIE, Browser, Response, WebSocket, logged_in, read_event_stream, request,
 )
 
 LOCKED = "erin"  # an account whose password gets locked (usermod -L)
@@ -62,7 +62,7 @@ LOGOUT_MESSAGE_ID = "6c2d9e3f0a1b4c8d9e2f3a4b5c6d7e8f"
 # The app of the test template: HTTP on the unix socket $STUDIO_APP_SOCKET (python3 -m http.server cannot bind one),
 # answering every request with what it saw: path, Cookie header, its uid.
 ECHO_APP_SOURCE = r'''
-import http.server, json, os, socketserver, sys
+import base64, hashlib, http.server, json, os, socketserver, sys
 
 path = os.environ["STUDIO_APP_SOCKET"]
 try:
@@ -76,6 +76,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         cookies = self.headers.get_all("Cookie") or []
+        if (self.headers.get("Upgrade") or "").lower() == "websocket":
+            return self.websocket(cookies)
         body = json.dumps({"app": "echo", "method": self.command, "path": self.path,
                            "cookie": "; ".join(cookies) if cookies else None, "uid": os.getuid()}).encode()
         self.send_response(200)
@@ -85,6 +87,39 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     do_POST = do_GET
+
+    def websocket(self, cookies):
+        """A WebSocket echo: first what it saw (path, cookies), then "echo:" and each text message back."""
+        accept = base64.b64encode(hashlib.sha1((self.headers["Sec-WebSocket-Key"] +
+                                                "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.end_headers()
+        self.wfile.flush()
+
+        def send(opcode, payload):
+            n = len(payload)
+            head = bytes([0x80 | opcode]) + (bytes([n]) if n < 126 else bytes([126]) + n.to_bytes(2, "big"))
+            self.wfile.write(head + payload)
+            self.wfile.flush()
+
+        send(1, json.dumps({"path": self.path, "cookie": "; ".join(cookies) if cookies else None}).encode())
+        while True:
+            b0, b1 = self.rfile.read(2)
+            n = b1 & 0x7F
+            if n == 126:
+                n = int.from_bytes(self.rfile.read(2), "big")
+            elif n == 127:
+                n = int.from_bytes(self.rfile.read(8), "big")
+            mask = self.rfile.read(4) if b1 & 0x80 else b"\0\0\0\0"
+            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(n)))
+            if b0 & 0x0F == 8:
+                send(8, payload[:2])
+                return
+            if b0 & 0x0F == 1:
+                send(1, b"echo:" + payload)
 
     def address_string(self):
         return "unix"
@@ -724,6 +759,30 @@ def test_app_ticket_opens_the_app_once_and_the_app_never_sees_studios_cookies(al
     assert cookie_pairs(seen["cookie"]) == {"theme": "dark"}, (
         f"the app must see its own cookies but neither {SESSION_COOKIE} nor {APP_COOKIE}: {seen['cookie']!r}")
     assert seen["uid"] == users[ALICE], f"the app runs as its workspace's owner: {seen}"
+
+
+def test_app_websocket_goes_through_with_the_app_cookie(alice_web: Browser, app_workspace):
+    """Apps such as code-server and Jupyter live on WebSockets: they pass the proxy like HTTP does, cookie-checked,
+    Studio's cookies stripped."""
+    _, _, cookie = open_app(alice_web)
+    wait_for_app(f"{APP_COOKIE}={cookie}")
+    url = APPS.replace("http://", "ws://") + app_path() + "socket?x=1"
+    answer, ws = WebSocket.open(url, cookie=f"{APP_COOKIE}={cookie}; {SESSION_COOKIE}={alice_web.session}; theme=dark",
+                                origin=APPS)
+    assert ws is not None, f"the app's WebSocket was refused: {answer!r}"
+    try:
+        first = ws.receive(10)
+        assert first is not None and first[0] == 1, f"no greeting from the app: {first!r}"
+        seen = json.loads(first[1])
+        assert seen["path"].endswith("/socket?x=1"), seen
+        assert cookie_pairs(seen["cookie"]) == {"theme": "dark"}, f"the app saw Studio's cookies: {seen}"
+        ws.send_text("ping-42")
+        echoed = ws.receive(10)
+        assert echoed == (1, b"echo:ping-42"), f"the app's echo did not come back: {echoed!r}"
+    finally:
+        ws.close()
+    refused, none = WebSocket.open(url, cookie=f"{SESSION_COOKIE}={alice_web.session}", origin=APPS)
+    assert none is None and refused.status == 401, f"a session cookie must not open an app's WebSocket: {refused!r}"
 
 
 @pytest.mark.parametrize("path", [
