@@ -3,7 +3,9 @@
 # .deb installed and prints figures with their peer measured in the same run:
 #   - studioctl start / stop of a workspace (a transient unit with limits, Type=notify, agent ready)
 #     vs systemd-run --wait true and systemd-run -p Type=notify (the floor: systemd's own transient units);
-#   - studiod's first byte when socket-activated cold, and warm.
+#   - studiod's first byte when socket-activated cold, and warm;
+#   - the dashboard's first page cold and warm, a login through PAM, a terminal keystroke to its echo
+#     (bench/web_probe.py).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 tb="$here/../tests/system/testbed.sh"
@@ -17,6 +19,7 @@ trap '"$tb" down "$name" >/dev/null 2>&1 || true' EXIT
 "$tb" install "$name" "$deb" >/dev/null
 "$tb" exec "$name" useradd -m -s /bin/bash bench
 "$tb" exec-as "$name" bench mkdir -p /home/bench/proj
+printf 'bench:bench-password\n' | "$tb" exec "$name" chpasswd
 
 # Each probe prints one duration in milliseconds per round; stats.py summarizes.
 "$tb" exec "$name" bash -s "$rounds" >/tmp/studio-bench.tsv <<'PROBE'
@@ -55,6 +58,9 @@ for _ in $(seq "$rounds"); do
     printf 'studiod /healthz first byte, warm\t%s\n' "$(python3 -c "print($t*1000)")"
 done
 PROBE
+# The web: first page, login, terminal keystroke (bench/web_probe.py, run inside the machine).
+"$tb" exec-as "$name" bench studioctl start proj >/dev/null
+"$tb" exec "$name" python3 - "$rounds" bench bench-password proj <"$here/web_probe.py" >>/tmp/studio-bench.tsv
 
 python3 - /tmp/studio-bench.tsv <<'STATS'
 import statistics, sys
@@ -62,9 +68,9 @@ rows = {}
 for line in open(sys.argv[1]):
     label, value = line.rstrip("\n").split("\t")
     rows.setdefault(label, []).append(float(value))
-print(f"{'':56} {'median':>9} {'p90':>9} {'min':>9}  (ms, n={len(next(iter(rows.values())))})")
+print(f"{'':66} {'median':>9} {'p90':>9} {'min':>9} {'n':>5}  (ms)")
 for label, values in rows.items():
     values.sort()
     p90 = values[min(len(values) - 1, int(len(values) * 0.9))]
-    print(f"{label:56} {statistics.median(values):9.1f} {p90:9.1f} {values[0]:9.1f}")
+    print(f"{label:66} {statistics.median(values):9.2f} {p90:9.2f} {values[0]:9.2f} {len(values):5}")
 STATS
