@@ -37,6 +37,8 @@ cat <<MSG
 
 Studio is running in the machine "$name" (it shares this host's network).
 
+  Dashboard http://127.0.0.1:7080/    log in as demo, password demo
+            (from another computer: ssh -L 7080:127.0.0.1:7080 -L 7081:127.0.0.1:7081 this-host)
   Health    curl http://127.0.0.1:7080/healthz
   As demo   $tb exec-as $name demo bash       (user demo, password demo)
             then: cd ~/myproject && studioctl start myproject && studioctl shell myproject
