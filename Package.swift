@@ -122,7 +122,7 @@ let package = Package(
         .target(
             name: "StudioCLI",
             dependencies: [
-                "StudioCore",
+                "StudioCore", "StudioClient", "StudioNet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -131,7 +131,7 @@ let package = Package(
         .executableTarget(name: "studiod", dependencies: ["StudioServer"]),
         .executableTarget(name: "studio-sandbox", dependencies: ["StudioSandbox"]),
         .executableTarget(name: "studio-idled", dependencies: ["StudioIdle"]),
-        .executableTarget(name: "studioctl", dependencies: ["StudioCLI"]),
+        .executableTarget(name: "studioctl", dependencies: ["StudioCLI", "StudioNet"]),
         // The shipped binary: one multi-call program, the four above as links to it (see docs/architecture.md).
         .executableTarget(
             name: "studio",

@@ -1,4 +1,5 @@
 import ArgumentParser
+import StudioClient
 import StudioCore
 
 /// Calls the broker for a command and turns every failure into a message on stderr and an exit code.
@@ -9,28 +10,30 @@ import StudioCore
 struct BrokerCall {
     let sockets: SocketOptions
 
+    /// The shared async client (StudioClient), the same one studiod uses.
+    var broker: BrokerConnection { BrokerConnection(socketPath: sockets.brokerSocket) }
+
     func callAndExit<Params: Codable & Sendable, Result: Codable & Sendable>(
         _ op: BrokerOperation, _ params: Params, as type: Result.Type
-    ) throws -> Result {
-        try exitOnFailure { try BrokerClient(socketPath: sockets.brokerSocket).call(op, params, as: type) }
+    ) async throws -> Result {
+        try await exitOnFailure { try await broker.call(op, params, as: type) }
     }
 
-    /// A streaming request (`logs`): `body` gets each answer line until it returns false.
-    func stream<Params: Codable & Sendable>(_ op: BrokerOperation, _ params: Params, _ body: ([UInt8]) throws -> Bool) throws {
-        try exitOnFailure { try BrokerClient(socketPath: sockets.brokerSocket).stream(op, params, body) }
+    /// A streaming request (`logs`): `body` gets each decoded line until it returns false or the stream ends.
+    func stream<Params: Codable & Sendable, Line: Codable & Sendable>(
+        _ op: BrokerOperation, _ params: Params, as: Line.Type, _ body: (Line) async throws -> Bool
+    ) async throws {
+        try await exitOnFailure { try await broker.stream(op, params, as: Line.self, body) }
     }
 
-    func exitOnFailure<T>(_ body: () throws -> T) throws -> T {
+    func exitOnFailure<T>(_ body: () async throws -> T) async throws -> T {
         do {
-            return try body()
+            return try await body()
         } catch let exit as ExitCode {
             throw exit
         } catch let error as BrokerError {
             printError("studioctl: \(error.message)")
             throw Self.exitCode(for: error.code)
-        } catch let error as UnixSocket.Failure {
-            printError("studioctl: cannot reach the broker at \(sockets.brokerSocket) (\(DaemonReport.reason(error))). Check `systemctl status studio-sandbox.socket`.")
-            throw ExitCodes.unavailable
         } catch {
             printError("studioctl: the broker's answer was not understood: \(error)")
             throw ExitCodes.protocolError

@@ -34,19 +34,19 @@ struct CreateOptions: ParsableArguments {
     }
 }
 
-struct Create: ParsableCommand {
+struct Create: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Create a workspace for a project directory, without starting it.")
 
     @OptionGroup var arguments: WorkspaceArguments
     @OptionGroup var options: CreateOptions
 
-    func run() throws {
-        let result = try BrokerCall(sockets: arguments.sockets).callAndExit(.create, options.params(arguments.workspace), as: StartResult.self)
+    func run() async throws {
+        let result = try await BrokerCall(sockets: arguments.sockets).callAndExit(.create, options.params(arguments.workspace), as: StartResult.self)
         print("created \(result.workspace.definition.identity.displayName) for \(result.workspace.definition.projectDirectory)")
     }
 }
 
-struct Start: ParsableCommand {
+struct Start: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Start a workspace, creating it on first use.",
         discussion: "A new workspace gets the current directory (or --dir) as its project directory.")
@@ -54,8 +54,8 @@ struct Start: ParsableCommand {
     @OptionGroup var arguments: WorkspaceArguments
     @OptionGroup var options: CreateOptions
 
-    func run() throws {
-        let result = try BrokerCall(sockets: arguments.sockets).callAndExit(.start, options.params(arguments.workspace), as: StartResult.self)
+    func run() async throws {
+        let result = try await BrokerCall(sockets: arguments.sockets).callAndExit(.start, options.params(arguments.workspace), as: StartResult.self)
         let workspace = result.workspace
         let name = workspace.definition.identity.displayName
         if result.alreadyRunning {
@@ -67,28 +67,28 @@ struct Start: ParsableCommand {
     }
 }
 
-struct Stop: ParsableCommand {
+struct Stop: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Stop a workspace (its files stay as they are).")
 
     @OptionGroup var arguments: WorkspaceArguments
 
-    func run() throws {
-        print(try BrokerCall(sockets: arguments.sockets).callAndExit(.stop, try arguments.target(), as: Done.self).message)
+    func run() async throws {
+        print(try await BrokerCall(sockets: arguments.sockets).callAndExit(.stop, try arguments.target(), as: Done.self).message)
     }
 }
 
-struct Restart: ParsableCommand {
+struct Restart: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Stop and start a workspace.")
 
     @OptionGroup var arguments: WorkspaceArguments
 
-    func run() throws {
-        let result = try BrokerCall(sockets: arguments.sockets).callAndExit(.restart, try arguments.target(), as: StartResult.self)
+    func run() async throws {
+        let result = try await BrokerCall(sockets: arguments.sockets).callAndExit(.restart, try arguments.target(), as: StartResult.self)
         print("restarted \(result.workspace.definition.identity.displayName)")
     }
 }
 
-struct Delete: ParsableCommand {
+struct Delete: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Delete a workspace: stop it and forget it.",
         discussion: "The project directory is kept, unless --purge is given.")
@@ -101,11 +101,11 @@ struct Delete: ParsableCommand {
     @Flag(help: "Do not ask before --purge deletes files.")
     var yes = false
 
-    func run() throws {
+    func run() async throws {
         let call = BrokerCall(sockets: arguments.sockets)
         var purgeAs: (directory: String, owner: UserAccount)?
         if purge {
-            let info = try call.callAndExit(.status, try arguments.target(), as: WorkspaceInfo.self)
+            let info = try await call.callAndExit(.status, try arguments.target(), as: WorkspaceInfo.self)
             let identity = info.definition.identity
             guard let owner = UserAccount.withUID(identity.uid), owner.name == identity.owner else {
                 printError("studioctl: the owner of \(identity.displayName) (uid \(identity.uid)) is no longer on this machine; delete without --purge and remove \(info.definition.projectDirectory) by hand")
@@ -114,7 +114,7 @@ struct Delete: ParsableCommand {
             try confirmPurge(info.definition.projectDirectory, owner: owner)
             purgeAs = (info.definition.projectDirectory, owner)
         }
-        print(try call.callAndExit(.delete, try arguments.target(), as: Done.self).message)
+        print(try await call.callAndExit(.delete, try arguments.target(), as: Done.self).message)
         if let (directory, owner) = purgeAs {
             try Purge.remove(directory, as: owner)
             print("removed \(directory)")

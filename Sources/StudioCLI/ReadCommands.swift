@@ -4,7 +4,7 @@ import StudioCore
 import Glibc
 #endif
 
-struct List: ParsableCommand {
+struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List your workspaces and whether they run.")
 
     @Flag(help: "Everyone's workspaces (root only).")
@@ -18,8 +18,8 @@ struct List: ParsableCommand {
 
     @OptionGroup var sockets: SocketOptions
 
-    func run() throws {
-        let list = try BrokerCall(sockets: sockets).callAndExit(.list, ListParams(owner: owner, all: all), as: WorkspaceList.self)
+    func run() async throws {
+        let list = try await BrokerCall(sockets: sockets).callAndExit(.list, ListParams(owner: owner, all: all), as: WorkspaceList.self)
         if json { return print(try JSONOutput.encode(list)) }
         if list.workspaces.isEmpty {
             return print("no workspaces; `studioctl start NAME` in a project directory makes one")
@@ -36,7 +36,7 @@ struct List: ParsableCommand {
     }
 }
 
-struct Status: ParsableCommand {
+struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a workspace's state, limits and live usage; without a name, whether Studio's daemons answer.")
 
@@ -48,16 +48,16 @@ struct Status: ParsableCommand {
 
     @OptionGroup var sockets: SocketOptions
 
-    func run() throws {
-        guard let workspace else { return try DaemonStatus.run(sockets: sockets, json: json) }
+    func run() async throws {
+        guard let workspace else { return try await DaemonStatus.run(sockets: sockets, json: json) }
         let target = try workspace.target()
-        let info = try BrokerCall(sockets: sockets).callAndExit(.status, target, as: WorkspaceInfo.self)
+        let info = try await BrokerCall(sockets: sockets).callAndExit(.status, target, as: WorkspaceInfo.self)
         if json { return print(try JSONOutput.encode(info)) }
         print(Format.status(info, now: Double(time(nil))))
     }
 }
 
-struct Set: ParsableCommand {
+struct Set: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "set",
         abstract: "Change a workspace's limits; a running workspace gets them at once.")
@@ -72,16 +72,16 @@ struct Set: ParsableCommand {
         if limits.isEmpty { throw ValidationError("say what to change: --memory, --cpus and/or --tasks") }
     }
 
-    func run() throws {
+    func run() async throws {
         let target = try arguments.target()
         let params = SetParams(owner: target.owner, name: target.name, limits: try limits.limits())
-        let info = try BrokerCall(sockets: arguments.sockets).callAndExit(.set, params, as: WorkspaceInfo.self)
+        let info = try await BrokerCall(sockets: arguments.sockets).callAndExit(.set, params, as: WorkspaceInfo.self)
         if json { return print(try JSONOutput.encode(info)) }
         print("\(info.definition.identity.displayName): \(Format.limits(info.limits))\(info.state == "running" ? " (applied to the running workspace)" : "")")
     }
 }
 
-struct Templates: ParsableCommand {
+struct Templates: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the workspace templates.")
 
     @Flag(help: "Print JSON instead of text.")
@@ -89,8 +89,8 @@ struct Templates: ParsableCommand {
 
     @OptionGroup var sockets: SocketOptions
 
-    func run() throws {
-        let list = try BrokerCall(sockets: sockets).callAndExit(.templates, NoParams(), as: TemplateList.self)
+    func run() async throws {
+        let list = try await BrokerCall(sockets: sockets).callAndExit(.templates, NoParams(), as: TemplateList.self)
         if json { return print(try JSONOutput.encode(list)) }
         let rows = list.templates.map { template in
             [template.name + (template.name == list.defaultTemplate ? " (default)" : ""), template.backend.rawValue,
@@ -100,7 +100,7 @@ struct Templates: ParsableCommand {
     }
 }
 
-struct Logs: ParsableCommand {
+struct Logs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show a workspace's journal (its unit's log).")
 
     @OptionGroup var arguments: WorkspaceArguments
@@ -114,16 +114,13 @@ struct Logs: ParsableCommand {
     @Flag(help: "Print one JSON object per entry.")
     var json = false
 
-    func run() throws {
+    func run() async throws {
         let target = try arguments.target()
         let params = LogsParams(owner: target.owner, name: target.name, lines: lines, follow: follow)
-        try BrokerCall(sockets: arguments.sockets).stream(.logs, params) { line in
-            if let log = try? BrokerWire.result(of: line, as: LogLine.self) {
-                print(json ? String(decoding: line, as: UTF8.self) : Format.logLine(log))
-                fflush(nil)
-                return true
-            }
-            return false  // the end marker
+        try await BrokerCall(sockets: arguments.sockets).stream(.logs, params, as: LogLine.self) { log in
+            print(json ? try JSONOutput.line(log) : Format.logLine(log))
+            fflush(nil)
+            return true
         }
     }
 }

@@ -7,6 +7,7 @@ import ArgumentParser
 #if canImport(Glibc)
 import Glibc
 #endif
+import StudioClient
 import StudioCore
 
 /// What `status` and `version` learn from the two daemons.
@@ -34,7 +35,7 @@ struct DaemonReport: Codable {
 
     var allReachable: Bool { studiod.reachable && broker.reachable }
 
-    static func gather(_ sockets: SocketOptions) -> DaemonReport {
+    static func gather(_ sockets: SocketOptions) async -> DaemonReport {
         var studiod = Studiod(reachable: false, socket: sockets.studiodSocket)
         do {
             let response = try HTTPOverUnix(socketPath: sockets.studiodSocket).get("/healthz")
@@ -49,12 +50,12 @@ struct DaemonReport: Codable {
         }
         var broker = Broker(reachable: false, socket: sockets.brokerSocket)
         do {
-            let info = try BrokerClient(socketPath: sockets.brokerSocket).call(.version, NoParams(), as: VersionInfo.self)
+            let info = try await BrokerConnection(socketPath: sockets.brokerSocket).call(.version, NoParams(), as: VersionInfo.self)
             broker.reachable = true
             broker.version = info.version
             broker.protocolVersion = info.protocolVersion
         } catch {
-            broker.error = "cannot reach the broker at \(sockets.brokerSocket) (\(reason(error))). Check `systemctl status studio-sandbox.socket`."
+            broker.error = (error as? RequestError)?.message ?? "the broker at \(sockets.brokerSocket) answered something this studioctl does not understand (\(error))"
         }
         return DaemonReport(studiod: studiod, broker: broker)
     }
@@ -75,8 +76,8 @@ struct DaemonReport: Codable {
 
 /// `studioctl status` without a workspace: whether studiod and the broker answer, and their versions.
 enum DaemonStatus {
-    static func run(sockets: SocketOptions, json: Bool) throws {
-        let report = DaemonReport.gather(sockets)
+    static func run(sockets: SocketOptions, json: Bool) async throws {
+        let report = await DaemonReport.gather(sockets)
         if json {
             print(try JSONOutput.encode(report))
         } else {
@@ -98,7 +99,7 @@ enum DaemonStatus {
     }
 }
 
-struct Version: ParsableCommand {
+struct Version: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show the versions of studioctl, studiod and the broker.")
 
     @OptionGroup var sockets: SocketOptions
@@ -106,8 +107,8 @@ struct Version: ParsableCommand {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
-    func run() throws {
-        let report = DaemonReport.gather(sockets)
+    func run() async throws {
+        let report = await DaemonReport.gather(sockets)
         if json {
             print(try JSONOutput.encode(report))
         } else {
@@ -134,6 +135,13 @@ enum JSONOutput {
     static func encode<T: Encodable>(_ value: T) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// One compact line, for streams (`logs --json`).
+    static func line<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 }

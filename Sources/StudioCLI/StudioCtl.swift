@@ -2,7 +2,7 @@ import ArgumentParser
 import StudioCore
 
 /// `studioctl`: Studio's command line. Who you are comes from the kernel (SO_PEERCRED); no password locally.
-public struct StudioCtl: ParsableCommand {
+public struct StudioCtl: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "studioctl",
         abstract: "Control Studio, the self-hosted development studio.",

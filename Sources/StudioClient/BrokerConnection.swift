@@ -6,6 +6,9 @@ import Foundation
 import NIOCore
 import NIOPosix
 import StudioCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The async client of the broker (and, through it, of agents) that the daemons share: one connection per call,
 /// the wire form from ``BrokerWire``. studiod sets `grant` (the user's login) and `remote` (their address).
@@ -73,7 +76,8 @@ public struct BrokerConnection: Sendable {
                     channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
                 }
         } catch {
-            throw RequestError.unavailable("cannot reach Studio's broker at \(socketPath) (\(error)); check systemctl status studio-sandbox.socket")
+            let reason = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
+            throw RequestError.unavailable("cannot reach the broker at \(socketPath) (\(reason)). Check `systemctl status studio-sandbox.socket`.")
         }
         let request = try BrokerWire.requestLine(op, params, grant: grant, remote: remote)
         return try await channel.executeThenClose { inbound, outbound in

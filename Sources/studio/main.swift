@@ -26,7 +26,7 @@ switch name {
 case "studiod": await StudiodCommand.start(arguments)
 case "studio-sandbox": await SandboxCommand.start(arguments)
 case "studio-idled": IdledCommand.main(arguments)
-case "studioctl": StudioCtl.main(arguments)
+case "studioctl": await StudioCtl.start(arguments)
 default:
     printError("studio: started as \"\(name)\", which is none of \(programs.joined(separator: ", "))")
     exit(64)

@@ -1,3 +1,4 @@
 import StudioCLI
+import StudioNet
 
-StudioCtl.main()
+await StudioCtl.start()
