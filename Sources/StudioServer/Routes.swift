@@ -28,14 +28,9 @@ public enum Routes {
         APIRoutes(settings: settings, now: now).register(on: api)
         // A terminal asked for without a WebSocket upgrade, or whose upgrade was refused: say why, as HTTP.
         api.get("workspaces/:name/terminals/:terminal") { request, context -> Response in
-            let socket = TerminalSocket(settings: settings)
-            guard let target = try socket.target(
-                path: request.uri.path, query: TerminalSocket.query(request.uri.query), headers: request.headers, remote: context.remoteAddress)
+            guard try await TerminalSocket(settings: settings).runningTarget(
+                path: request.uri.path, query: TerminalSocket.query(request.uri.query), headers: request.headers, remote: context.remoteAddress) != nil
             else { throw HTTPError(.notFound) }
-            let info = try await target.broker.call(.status, WorkspaceTarget(name: target.name), as: WorkspaceInfo.self)
-            guard info.state == "running" else {
-                throw RequestError.conflict("workspace \"\(target.name)\" is \(info.state); start it first")
-            }
             throw RequestError.badRequest("this is a terminal: connect to it with a WebSocket")
         }
         // The dashboard.
@@ -70,22 +65,16 @@ public enum Routes {
                     throw RequestError.notFound("studiod's local socket answers only /healthz")
                 }
                 let (route, query) = TerminalSocket.split(path)
-                let socket = TerminalSocket(settings: settings)
-                guard let target = try socket.target(path: route, query: query, headers: head.headerFields, remote: channel.remoteAddress) else {
+                guard let target = try TerminalSocket(settings: settings).target(path: route, query: query, headers: head.headerFields, remote: channel.remoteAddress) else {
                     throw RequestError.notFound("nothing at \(route.prefix(200)) takes a WebSocket; terminals are /api/v1/workspaces/NAME/terminals/TERMINAL")
                 }
                 // The Origin must be the dashboard's (WebSockets are outside CORS), the login live, the workspace the
                 // user's and running.
-                let scheme = StudioRequestContext.isLoopback(channel.remoteAddress)
-                    ? (head.headerFields[.xForwardedProto]?.lowercased() == "https" ? "https" : "http") : "http"
-                let expected = settings.publicOrigin ?? head.authority.flatMap { WebOrigin(scheme: scheme, hostHeader: $0) }
+                let expected = settings.dashboardOrigin(authority: head.authority, headers: head.headerFields, peer: channel.remoteAddress)
                 guard let sent = head.headerFields[.origin], let expected, WebOrigin(sent) == expected else {
                     throw RequestError.forbidden("a terminal opens only from Studio's own dashboard (the Origin is not its own)")
                 }
-                let info = try await target.broker.call(.status, WorkspaceTarget(name: target.name), as: WorkspaceInfo.self)
-                guard info.state == "running" else {
-                    throw RequestError.conflict("workspace \"\(target.name)\" is \(info.state); start it first")
-                }
+                try await TerminalSocket.requireRunning(target)
                 return .upgrade([:], { inbound, outbound, context in
                     await TerminalSocket.relay(target, inbound: inbound, outbound: outbound, logger: context.logger)
                 })

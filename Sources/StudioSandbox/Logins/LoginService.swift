@@ -59,14 +59,15 @@ struct LoginService: Sendable {
         let outcome = try await blocking { authenticate(user, password, remote) }
         var account: UserAccount?
         var denial: String?
+        var config = StudioConfig()
         switch outcome {
         case .success:
             account = UserAccount.named(user)
             if let found = account {
+                config = try environment.loadConfig()
                 do {
-                    let group = try environment.loadConfig().accessGroup
-                    try environment.accounts.check(found, group: group)
-                } catch let error as BrokerError {
+                    try environment.accounts.check(found, group: config.accessGroup)
+                } catch {
                     denial = error.message
                     account = nil
                 }
@@ -85,7 +86,6 @@ struct LoginService: Sendable {
             record(.login, user: user, remote: remote, caller: caller, result: "failure", reason: denial)
             throw BrokerError.unauthorized(Self.refusal)
         }
-        let config = (try? environment.loadConfig()) ?? StudioConfig()
         let token = try Secrets.token()
         let grant = Grant(
             hash: Secrets.sha256Hex(token), kind: .session, uid: account.uid, user: account.name, remote: remote, createdAt: now,

@@ -175,10 +175,7 @@ struct AppProxy {
             if HTTPUpstream.hopByHop.contains(name) || name.hasPrefix("x-forwarded-") || name == "cookie" { continue }
             lines.append("\(field.name.rawName): \(field.value)")
         }
-        let cookies = request.headers[values: .cookie].flatMap { $0.split(separator: ";") }
-            .map { $0.trimmingCharacters(in: " ") }
-            .filter { !$0.hasPrefix(WebSettings.sessionCookie + "=") && !$0.hasPrefix(Self.appCookie + "=") }
-        if !cookies.isEmpty { lines.append("Cookie: \(cookies.joined(separator: "; "))") }
+        if let cookies = Self.appsOwnCookies(request.headers) { lines.append("Cookie: \(cookies)") }
         if let length = request.headers[.contentLength] {
             lines.append("Content-Length: \(length)")
         } else if request.headers[.transferEncoding] != nil {
@@ -190,6 +187,14 @@ struct AppProxy {
         if let host = request.head.authority { lines.append("X-Forwarded-Host: \(host)") }
         lines.append("X-Forwarded-Prefix: \(String(target.prefix.dropLast()))")
         return lines.joined(separator: "\r\n") + "\r\n\r\n"
+    }
+
+    /// The browser's cookies without Studio's two, for the app; nil when none are left.
+    static func appsOwnCookies(_ headers: HTTPFields) -> String? {
+        let cookies = headers[values: .cookie].flatMap { $0.split(separator: ";") }
+            .map { $0.trimmingCharacters(in: " ") }
+            .filter { !$0.hasPrefix(WebSettings.sessionCookie + "=") && !$0.hasPrefix(appCookie + "=") }
+        return cookies.isEmpty ? nil : cookies.joined(separator: "; ")
     }
 
     static func cookie(_ name: String, in headers: HTTPFields) -> String? {

@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import HTTPTypes
 import WSCore
 import Logging
@@ -89,9 +94,7 @@ enum AppWebSocket {
             lines.append("\(field.name.rawName): \(field.value)")
         }
         if let host = head.authority { lines.append("Host: \(host)") }
-        let cookies = head.headerFields[values: .cookie].flatMap { $0.split(separator: ";") }.map { $0.trimmingCharacters(in: " ") }
-            .filter { !$0.hasPrefix(WebSettings.sessionCookie + "=") && !$0.hasPrefix(AppProxy.appCookie + "=") }
-        if !cookies.isEmpty { lines.append("Cookie: \(cookies.joined(separator: "; "))") }
+        if let cookies = AppProxy.appsOwnCookies(head.headerFields) { lines.append("Cookie: \(cookies)") }
         lines += [
             "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13",
             "Sec-WebSocket-Key: \(base64(try Secrets.randomBytes(16)))",
@@ -153,18 +156,5 @@ enum AppWebSocket {
         }
     }
 
-    static func base64(_ bytes: [UInt8]) -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-        var out: [UInt8] = []
-        var index = 0
-        while index < bytes.count {
-            let b0 = bytes[index], b1 = index + 1 < bytes.count ? bytes[index + 1] : 0, b2 = index + 2 < bytes.count ? bytes[index + 2] : 0
-            out.append(alphabet[Int(b0 >> 2)])
-            out.append(alphabet[Int((b0 & 3) << 4 | b1 >> 4)])
-            out.append(index + 1 < bytes.count ? alphabet[Int((b1 & 15) << 2 | b2 >> 6)] : UInt8(ascii: "="))
-            out.append(index + 2 < bytes.count ? alphabet[Int(b2 & 63)] : UInt8(ascii: "="))
-            index += 3
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func base64(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
 }

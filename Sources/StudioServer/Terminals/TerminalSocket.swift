@@ -47,6 +47,22 @@ struct TerminalSocket {
             cols: cols, rows: rows)
     }
 
+    /// ``target(path:query:headers:remote:)`` for a workspace that runs: the login is checked by the broker, and a
+    /// stopped workspace is a conflict.
+    func runningTarget(path: String, query: [String: String], headers: HTTPFields, remote: SocketAddress?) async throws -> Target? {
+        guard let target = try target(path: path, query: query, headers: headers, remote: remote) else { return nil }
+        try await Self.requireRunning(target)
+        return target
+    }
+
+    /// Asks the broker, with the target's login, whether its workspace runs: a conflict when not.
+    static func requireRunning(_ target: Target) async throws {
+        let info = try await target.broker.call(.status, WorkspaceTarget(name: target.name), as: WorkspaceInfo.self)
+        guard info.state == "running" else {
+            throw RequestError.conflict("workspace \"\(target.name)\" is \(info.state); start it first")
+        }
+    }
+
     static func size(_ text: String, _ what: String) throws -> Int {
         guard let value = Int(text), (1...1000).contains(value) else {
             throw RequestError.badRequest("\(what) must be a number from 1 to 1000")

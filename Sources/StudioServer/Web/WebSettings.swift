@@ -37,9 +37,14 @@ public struct WebSettings: Sendable {
     /// The origin a request was addressed to, as the browser sees it: the configured public one, or its `Host`
     /// with the scheme a loopback proxy says it received (`X-Forwarded-Proto`), else http.
     func dashboardOrigin(of request: Request, context: StudioRequestContext) -> WebOrigin? {
+        dashboardOrigin(authority: request.head.authority, headers: request.headers, peer: context.remoteAddress)
+    }
+
+    /// The same from a request head and its peer (a WebSocket upgrade, before there is a request context).
+    func dashboardOrigin(authority: String?, headers: HTTPFields, peer: SocketAddress?) -> WebOrigin? {
         if let publicOrigin { return publicOrigin }
-        guard let host = request.head.authority else { return nil }
-        return WebOrigin(scheme: scheme(of: request, context: context), hostHeader: host)
+        guard let host = authority else { return nil }
+        return WebOrigin(scheme: scheme(headers: headers, peer: peer), hostHeader: host)
     }
 
     /// The apps origin as the browser reaches it: the configured one, or the dashboard's host on port 7081 (plain
@@ -57,7 +62,11 @@ public struct WebSettings: Sendable {
 
     /// `https` when the request reached a loopback TLS proxy over HTTPS, else `http`.
     func scheme(of request: Request, context: StudioRequestContext) -> String {
-        if context.fromLoopback, let forwarded = request.headers[.xForwardedProto]?.split(separator: ",").first {
+        scheme(headers: request.headers, peer: context.remoteAddress)
+    }
+
+    func scheme(headers: HTTPFields, peer: SocketAddress?) -> String {
+        if StudioRequestContext.isLoopback(peer), let forwarded = headers[.xForwardedProto]?.split(separator: ",").first {
             let value = forwarded.trimmingCharacters(in: " ").lowercased()
             if value == "https" || value == "http" { return value }
         }
