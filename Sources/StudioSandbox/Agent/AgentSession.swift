@@ -30,6 +30,8 @@ struct AttachSession: AgentSession {
     let frames: AsyncStream<AgentFrame>
     /// Hang the terminal up when the client leaves (`exec -t`), instead of keeping it.
     let hangUpOnDetach: Bool
+    /// Where typing is recorded as activity (nil: not recorded).
+    var activity: ActivityRecorder? = nil
 
     func pump(to connection: any Channel) async {
         for await frame in frames {
@@ -40,7 +42,9 @@ struct AttachSession: AgentSession {
 
     func receive(_ frame: AgentFrame) async {
         switch frame {
-        case .input(let bytes): await terminal.write(bytes)
+        case .input(let bytes):
+            activity?.record(.terminal)
+            await terminal.write(bytes)
         case .resize(let cols, let rows): terminal.resize(cols: cols, rows: rows)
         // A terminal has no end of input; other frames are not the client's to send.
         case .eof, .output, .stderr, .exit, .error: break

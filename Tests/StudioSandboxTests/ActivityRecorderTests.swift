@@ -1,0 +1,25 @@
+import Logging
+import Synchronization
+import Testing
+@testable import StudioSandbox
+
+/// Activity records are throttled per source, so that a busy terminal is one record per interval, not per key.
+@Suite struct ActivityRecorderTests {
+    final class Clock: Sendable {
+        let time = Mutex(1000.0)
+        var now: Double { time.withLock { $0 } }
+        func advance(_ seconds: Double) { time.withLock { $0 += seconds } }
+    }
+
+    @Test func oneRecordPerSourcePerInterval() {
+        let clock = Clock()
+        let recorder = ActivityRecorder(workspace: "web", interval: 30, logger: Logger(label: "test"), now: { clock.now })
+        #expect(recorder.record(.terminal))
+        clock.advance(10)
+        #expect(!recorder.record(.terminal), "typing again within 30 s writes nothing")
+        #expect(recorder.record(.app), "another source has its own interval")
+        clock.advance(20)
+        #expect(recorder.record(.terminal), "30 s after the last record")
+        #expect(!recorder.record(.app))
+    }
+}
