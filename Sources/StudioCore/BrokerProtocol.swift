@@ -20,6 +20,8 @@ public enum BrokerProtocol {
 /// Every operation the broker answers.
 public enum BrokerOperation: String, Codable, Sendable, CaseIterable {
     case version, create, start, stop, restart, delete, list, status, set, templates, logs
+    /// Postpone stopping a running workspace for idleness.
+    case keep
     /// studiod: check a password through PAM and get a login grant.
     case login
     /// With a grant: who it is for and when it ends.

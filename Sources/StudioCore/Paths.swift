@@ -20,6 +20,8 @@ public enum Paths {
     public static let templateDirectory = "/etc/studio/templates"
     /// Templates shipped with the package.
     public static let shippedTemplateDirectory = "/usr/share/studio/templates"
+    /// What studio-idled publishes about running workspaces, for the broker to show (rewritten every check).
+    public static let idleReport = "/run/studio-idled/idle.json"
     /// Persistent state (SQLite database, per-workspace data).
     public static let stateDirectory = "/var/lib/studio"
 }

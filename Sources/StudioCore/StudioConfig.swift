@@ -16,6 +16,11 @@ public struct StudioConfig: Sendable, Equatable {
     /// When set, only members of this group get workspaces (besides being regular login accounts).
     public var accessGroup: String?
 
+    /// A running workspace without interaction or CPU work for this long is stopped ([Idle] Timeout=); 0: never.
+    public var idleTimeoutSeconds: Double = 2 * 3600
+    /// More CPU than this (in CPUs, 0.10 = 10% of one) over a check window is work ([Idle] BusyCPU=).
+    public var busyCPU: Double = BusyMeter.defaultThreshold
+
     /// A web login ends this long after its last request ([Web] SessionIdleTimeout=).
     public var sessionIdleSeconds: Double = 8 * 3600
     /// A web login ends this long after it began, used or not ([Web] SessionLifetime=).
@@ -45,6 +50,10 @@ public struct StudioConfig: Sendable, Equatable {
             },
             "PublicURL": { config, entry throws(ConfigError) in config.publicURL = try entry.origin() },
             "AppsURL": { config, entry throws(ConfigError) in config.appsURL = try entry.origin() },
+        ],
+        "Idle": [
+            "Timeout": { config, entry throws(ConfigError) in config.idleTimeoutSeconds = try entry.idleTimeout() },
+            "BusyCPU": { config, entry throws(ConfigError) in config.busyCPU = try entry.cpuShare() },
         ],
         "Access": [
             "Group": { config, entry throws(ConfigError) in
@@ -98,6 +107,25 @@ extension ConfigFile.Entry {
             throw ConfigError(path: path, line: line, message: "\(key)=\(value) is not a time span; write e.g. 90s, 5min or 2h")
         }
         return seconds
+    }
+
+    /// An idle timeout: 0 (never) or from 10 s to 365 days.
+    func idleTimeout() throws(ConfigError) -> Double {
+        let seconds = try duration()
+        guard seconds == 0 || SetParams.idleTimeoutRange.contains(seconds) else {
+            throw ConfigError(path: path, line: line, message: "\(key)=\(value) is out of range; write 0 (never) or from 10s to 365d")
+        }
+        return seconds
+    }
+
+    /// A share of CPU time: `10%` (of one CPU) or `0.1` (CPUs), more than 0 and at most 64 CPUs.
+    func cpuShare() throws(ConfigError) -> Double {
+        let text = value.trimmingWhitespace()
+        let share: Double? = text.hasSuffix("%") ? Double(text.dropLast()).map { $0 / 100 } : Double(text)
+        guard let share, share.isFinite, share > 0, share <= 64 else {
+            throw ConfigError(path: path, line: line, message: "\(key)=\(value) is not a share of CPU; write e.g. 10% (of one CPU) or 0.1")
+        }
+        return share
     }
 
     /// A duration of at least `minimum` seconds.

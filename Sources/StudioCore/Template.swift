@@ -12,7 +12,8 @@ public struct Template: Codable, Sendable, Equatable {
     public var description: String
     public var backend: Backend
     public var limits: ResourceLimits
-    /// Seconds without interaction or CPU work after which studio-idled stops the workspace; nil: never.
+    /// Seconds without interaction or CPU work after which studio-idled stops the workspace (0: never); nil: the
+    /// configuration's `[Idle] Timeout=`.
     public var idleTimeoutSeconds: Double?
     public var environment: [String: String]
     public var apps: [AppSpec]
@@ -70,7 +71,7 @@ public struct Template: Codable, Sendable, Equatable {
                 }
                 self.backend = backend
             case ("Limits", _): try limits.apply(entry)
-            case ("Idle", "Timeout"): idleTimeoutSeconds = try entry.duration()
+            case ("Idle", "Timeout"): idleTimeoutSeconds = try entry.idleTimeout()
             case ("Environment", _): environment[entry.key] = entry.value
             case (let section, "Command") where section.hasPrefix("App:"):
                 let appName = try entry.itemName(in: section, prefix: "App:")

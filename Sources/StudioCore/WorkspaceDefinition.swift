@@ -10,12 +10,21 @@ public struct WorkspaceDefinition: Codable, Sendable, Equatable {
     public var limits: ResourceLimits
     /// Seconds since the epoch.
     public var createdAt: Double
+    /// Its own idle timeout (`studioctl set --idle-timeout`); nil: its template's, else `[Idle] Timeout=`.
+    public var idleTimeoutSeconds: Double?
+    /// How it was last stopped for idleness; cleared when it starts.
+    public var idleStop: IdleStop?
 
-    public init(identity: WorkspaceIdentity, projectDirectory: String, template: String, limits: ResourceLimits = ResourceLimits(), createdAt: Double) {
+    public init(
+        identity: WorkspaceIdentity, projectDirectory: String, template: String, limits: ResourceLimits = ResourceLimits(), createdAt: Double,
+        idleTimeoutSeconds: Double? = nil, idleStop: IdleStop? = nil
+    ) {
         self.identity = identity
         self.projectDirectory = projectDirectory
         self.template = template
         self.limits = limits
         self.createdAt = createdAt
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.idleStop = idleStop
     }
 }

@@ -50,7 +50,9 @@ public struct WorkspaceIdentity: Sendable, Hashable, Codable {
 
     /// `studio-ws-<owner>-<name>.service`, the owner escaped as systemd does (`-` → `\x2d`), so that the dashes
     /// in unit names keep meaning hierarchy.
-    public var unitName: String { "studio-ws-\(UnitNames.escape(owner))-\(name).service" }
+    public var unitName: String { "\(Self.unitPrefix)\(UnitNames.escape(owner))-\(name).service" }
+    /// What every workspace unit's name starts with.
+    public static let unitPrefix = "studio-ws-"
 
     /// `studio-<owner>.slice`, a child of `studio.slice`.
     public var sliceName: String { "studio-\(UnitNames.escape(owner)).slice" }

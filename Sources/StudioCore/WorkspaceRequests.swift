@@ -15,14 +15,17 @@ public struct StopParams: Codable, Sendable, Equatable {
     public var owner: String?
     public var name: String
     public var reason: String?
+    /// studio-idled's stop: idle since when (seconds since the epoch); shown with the stopped workspace.
+    public var idleSince: Double?
 
     /// The longest reason kept; a longer one is refused.
     public static let maxReasonLength = 500
 
-    public init(owner: String? = nil, name: String, reason: String? = nil) {
+    public init(owner: String? = nil, name: String, reason: String? = nil, idleSince: Double? = nil) {
         self.owner = owner
         self.name = name
         self.reason = reason
+        self.idleSince = idleSince
     }
 
     public var target: WorkspaceTarget { WorkspaceTarget(owner: owner, name: name) }
@@ -82,16 +85,39 @@ public struct ListParams: Codable, Sendable, Equatable {
     }
 }
 
-/// `set`: new limits for a workspace, applied to the running unit at once.
+/// `set`: new limits for a workspace, applied to the running unit at once, and its own idle timeout.
 public struct SetParams: Codable, Sendable, Equatable {
     public var owner: String?
     public var name: String
     public var limits: ResourceLimits
+    /// The workspace's own idle timeout in seconds (0: never stopped for idleness); nil leaves it as it is.
+    public var idleTimeoutSeconds: Double?
 
-    public init(owner: String? = nil, name: String, limits: ResourceLimits) {
+    /// An idle timeout is 0 (never) or from 10 s to 365 days.
+    public static let idleTimeoutRange = 10.0...(365 * 86400)
+
+    public init(owner: String? = nil, name: String, limits: ResourceLimits = ResourceLimits(), idleTimeoutSeconds: Double? = nil) {
         self.owner = owner
         self.name = name
         self.limits = limits
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        owner = try container.decodeIfPresent(String.self, forKey: .owner)
+        name = try container.decode(String.self, forKey: .name)
+        limits = try container.decodeIfPresent(ResourceLimits.self, forKey: .limits) ?? ResourceLimits()
+        idleTimeoutSeconds = try container.decodeIfPresent(Double.self, forKey: .idleTimeoutSeconds)
+    }
+
+    /// The idle timeout asked for, if it is one: 0, or within ``idleTimeoutRange``.
+    public static func checkedIdleTimeout(_ seconds: Double?) throws(RequestError) -> Double? {
+        guard let seconds else { return nil }
+        guard seconds.isFinite, seconds == 0 || idleTimeoutRange.contains(seconds) else {
+            throw .badRequest("an idle timeout is 0 (never) or from 10s to 365d; got \(seconds) s")
+        }
+        return seconds
     }
 
     public var target: WorkspaceTarget { WorkspaceTarget(owner: owner, name: name) }
@@ -137,13 +163,25 @@ public struct WorkspaceInfo: Codable, Sendable, Equatable {
     /// Limits the unit gets on its next start (and has now, unless changed outside Studio).
     public var limits: ResourceLimits
     public var agentSocket: String
+    /// The idle timeout in force (its own, else its template's, else `[Idle] Timeout=`); 0: never.
+    public var idleTimeoutSeconds: Double
+    /// studio-idled's view while it runs: last activity, what keeps it up, when it stops; nil when it has not
+    /// looked yet or is not running.
+    public var idle: IdleStatus?
+    /// Set when it was last stopped for idleness (until it starts again).
+    public var idleStop: IdleStop?
 
-    public init(definition: WorkspaceDefinition, unitStatus: UnitStatus?, limits: ResourceLimits) {
+    public init(
+        definition: WorkspaceDefinition, unitStatus: UnitStatus?, limits: ResourceLimits, idleTimeoutSeconds: Double = 0,
+        idle: IdleStatus? = nil
+    ) {
         self.definition = definition
         self.unit = definition.identity.unitName
         self.unitStatus = unitStatus
         self.limits = limits
         self.agentSocket = definition.identity.agentSocket
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.idleStop = definition.idleStop
         self.state = switch unitStatus?.activeState {
         case "active", "reloading": "running"
         case "activating": "starting"
@@ -151,6 +189,7 @@ public struct WorkspaceInfo: Codable, Sendable, Equatable {
         case "failed": "failed"
         default: "stopped"
         }
+        self.idle = state == "running" ? idle : nil
     }
 }
 

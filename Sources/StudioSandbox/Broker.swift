@@ -139,6 +139,7 @@ public struct Broker: Sendable {
         case .status: return answer(try await service.status(params(WorkspaceTarget.self), caller: caller))
         case .list: return answer(try await service.list(params(ListParams.self), caller: caller))
         case .set: return answer(try await service.set(params(SetParams.self), caller: caller))
+        case .keep: return answer(try await service.keep(params(KeepParams.self), caller: caller))
         case .templates: return answer(try await service.templates(caller: caller))
         case .login: return answer(try await logins.login(params(LoginParams.self), caller: direct))
         case .session: return answer(LoginService.info(try require(grant)))

@@ -78,6 +78,13 @@ public final class WorkspaceStore: Sendable {
                 table.column("at", .double).notNull()
             }
         }
+        migrator.registerMigration("v3: idle timeout and idle stops") { db in
+            try db.alter(table: "workspace") { table in
+                table.add(column: "idleTimeout", .double)
+                table.add(column: "idleStoppedAt", .double)
+                table.add(column: "idleSince", .double)
+            }
+        }
         return migrator
     }
 
@@ -141,6 +148,23 @@ public final class WorkspaceStore: Sendable {
         }
     }
 
+    /// Replaces a workspace's own idle timeout (nil: its template's or the configuration's).
+    public func updateIdleTimeout(uid: UInt32, name: WorkspaceName, seconds: Double?) throws(WorkspaceStoreFailure) {
+        try run { db in
+            try db.execute(sql: "UPDATE workspace SET idleTimeout = ? WHERE uid = ? AND name = ?", arguments: [seconds, uid, name.rawValue])
+            if db.changesCount == 0 { throw WorkspaceStoreFailure.workspace(.notFound(name.rawValue)) }
+        }
+    }
+
+    /// Records that studio-idled stopped it (or, with nil, that it started again).
+    public func updateIdleStop(uid: UInt32, name: WorkspaceName, stop: IdleStop?) throws(WorkspaceStoreFailure) {
+        try run { db in
+            try db.execute(
+                sql: "UPDATE workspace SET idleStoppedAt = ?, idleSince = ? WHERE uid = ? AND name = ?",
+                arguments: [stop?.at, stop?.idleSince, uid, name.rawValue])
+        }
+    }
+
     /// Removes a workspace's row; false if there was none.
     @discardableResult
     public func delete(uid: UInt32, name: WorkspaceName) throws(WorkspaceStoreFailure) -> Bool {
@@ -160,9 +184,14 @@ public final class WorkspaceStore: Sendable {
             cpuWeight: (row["cpuWeight"] as Int64?).map(UInt64.init(clamping:)),
             tasksMax: (row["tasksMax"] as Int64?).map(UInt64.init(clamping:)),
             ioWeight: (row["ioWeight"] as Int64?).map(UInt64.init(clamping:)))
+        let idleStop: IdleStop? = if let at = row["idleStoppedAt"] as Double?, let since = row["idleSince"] as Double? {
+            IdleStop(at: at, idleSince: since)
+        } else {
+            nil
+        }
         return WorkspaceDefinition(
             identity: identity, projectDirectory: row["projectDirectory"], template: row["template"], limits: limits,
-            createdAt: row["createdAt"])
+            createdAt: row["createdAt"], idleTimeoutSeconds: row["idleTimeout"], idleStop: idleStop)
     }
 
     /// Runs a write transaction, sorting errors into request errors and database failures.

@@ -46,8 +46,8 @@ final class Agent: Sendable {
     let apps: AppSupervisor
     let environment: AgentEnvironment
     let logger: Logger
-    /// Activity records for studio-idled.
-    let activity: ActivityRecorder
+    /// Writes an activity record for studio-idled (throttled).
+    let activity: @Sendable (ActivitySource) -> Void
     private let execs = Mutex<(next: Int, stops: [Int: @Sendable () -> Void])>((0, [:]))
     private let shuttingDown = Atomic<Bool>(false)
 
@@ -56,7 +56,9 @@ final class Agent: Sendable {
         self.access = access ?? AgentAccess(owner: spec.workspace.uid)
         self.logger = logger
         environment = AgentEnvironment(spec: spec)
-        activity = ActivityRecorder(workspace: spec.workspace.name.rawValue, logger: logger, now: { Date().timeIntervalSince1970 })
+        let recorder = ActivityRecorder(logger: logger, now: { Date().timeIntervalSince1970 })
+        let (owner, name) = (spec.workspace.owner, spec.workspace.name.rawValue)
+        activity = { recorder.record($0, owner: owner, workspace: name) }
         terminals = TerminalRegistry(spec: spec, environment: environment, logger: logger)
         let runtimeDirectory = String(spec.socketPath.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/"))
         apps = AppSupervisor(spec: spec, environment: environment, runtimeDirectory: runtimeDirectory, backoff: appBackoff, logger: logger)
@@ -133,7 +135,7 @@ final class Agent: Sendable {
             throw AgentError.unavailable("app \(name) is not answering on its socket (\(status.running ? "it is running but not listening on $STUDIO_APP_SOCKET yet" : "it is not running; see the workspace's log")); try again in a moment")
         }
         logger.debug("app connection", metadata: ["app": "\(name)", "caller_uid": "\(caller.uid)"])
-        activity.record(.app)
+        activity(.app)
         return .relay(channel, AgentResponse())
     }
 
@@ -141,7 +143,7 @@ final class Agent: Sendable {
         guard let argv = request.argv, let program = argv.first, !program.isEmpty else {
             throw AgentError.badRequest("exec needs \"argv\": the program and its arguments")
         }
-        activity.record(.exec)
+        activity(.exec)
         logger.info("exec: \(argv.joined(separator: " "))", metadata: [
             "caller_uid": "\(caller.uid)", "caller_pid": "\(caller.pid)", "tty": "\(request.tty == true)",
         ])

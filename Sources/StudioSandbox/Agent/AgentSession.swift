@@ -31,7 +31,7 @@ struct AttachSession: AgentSession {
     /// Hang the terminal up when the client leaves (`exec -t`), instead of keeping it.
     let hangUpOnDetach: Bool
     /// Where typing is recorded as activity (nil: not recorded).
-    var activity: ActivityRecorder? = nil
+    var activity: (@Sendable (ActivitySource) -> Void)? = nil
 
     func pump(to connection: any Channel) async {
         for await frame in frames {
@@ -43,7 +43,7 @@ struct AttachSession: AgentSession {
     func receive(_ frame: AgentFrame) async {
         switch frame {
         case .input(let bytes):
-            activity?.record(.terminal)
+            activity?(.terminal)
             await terminal.write(bytes)
         case .resize(let cols, let rows): terminal.resize(cols: cols, rows: rows)
         // A terminal has no end of input; other frames are not the client's to send.

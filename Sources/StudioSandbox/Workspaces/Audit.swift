@@ -13,7 +13,8 @@ struct Audit: Sendable {
     /// Records `event` about `workspace` of `owner`, asked by `caller`, with its result (`success`, `failure`,
     /// `denied`) and, on failure, the reason.
     func record(
-        _ event: AuditEvent, owner: String?, workspace: String?, caller: PeerCredentials, result: String, reason: String? = nil
+        _ event: AuditEvent, owner: String?, workspace: String?, caller: PeerCredentials, result: String, reason: String? = nil,
+        fields: Logger.Metadata = [:]
     ) {
         // Only what is valid is recorded as itself: an owner or workspace that is not a name is not one, and a
         // reason is one line of bounded length. The trail must not be a place to inject lines or bulk.
@@ -28,6 +29,7 @@ struct Audit: Sendable {
             "studio_caller_uid": "\(caller.uid)",
             "studio_caller_pid": "\(caller.pid)",
         ]
+        metadata.merge(fields) { mine, _ in mine }
         if let owner { metadata["studio_user"] = "\(owner)" }
         if let workspace { metadata["studio_workspace"] = "\(workspace)" }
         if let reason { metadata["studio_reason"] = "\(reason)" }

@@ -3,7 +3,8 @@ import StudioNet
 
 /// Decides, from the kernel's word on who is calling, whose workspaces a request may touch.
 ///
-/// Root may act for anyone. studio-idled (its own system user) may only stop a workspace, and must say why.
+/// Root may act for anyone. studio-idled (its own system user) may only list everyone's workspaces and stop one,
+/// and must say why.
 /// studiod (the `studio` user) may act for a user only with a login grant the broker itself issued after PAM said
 /// yes; the login that issues grants is part of the web UI, so until then studiod is refused. Anyone else may act
 /// only on their own workspaces, and only if theirs is a regular login account (``AccountPolicy``).
@@ -65,8 +66,8 @@ struct Authorizer: Sendable {
         return me
     }
 
-    /// Whether the caller may see every owner's workspaces.
-    func mayListAll(_ caller: PeerCredentials) -> Bool { caller.uid == 0 }
+    /// Whether the caller may see every owner's workspaces: root, and studio-idled (which watches them all).
+    func mayListAll(_ caller: PeerCredentials) -> Bool { caller.uid == 0 || (idledUID != nil && caller.uid == idledUID) }
 
     private func account(uid: UInt32) throws(BrokerError) -> UserAccount {
         guard let account = UserAccount.withUID(uid) else {

@@ -1,4 +1,5 @@
 import StudioAuth
+import StudioSystemd
 import StudioCore
 import StudioStore
 
@@ -21,6 +22,8 @@ public struct BrokerEnvironment: Sendable {
     var accounts: AccountPolicy
     /// Now, in seconds since the epoch.
     public var now: @Sendable () -> Double
+    /// What studio-idled publishes about running workspaces (nil when there is none or it cannot be read).
+    public var readIdleReport: @Sendable () -> IdleReport?
     /// Checks a password (PAM service `studio` when nil); tests pass their own.
     public var authenticate: (@Sendable (_ user: String, _ password: String, _ remote: String) -> PAMAuthenticator.Outcome)?
 
@@ -31,8 +34,10 @@ public struct BrokerEnvironment: Sendable {
         agentProgram: String = Paths.sandboxProgram, studioUID: UInt32? = UserAccount.named("studio")?.uid,
         idledUID: UInt32? = UserAccount.named("studio-idled")?.uid,
         readSystemFile: (@Sendable (String) -> String?)? = nil,
+        readIdleReport: @escaping @Sendable () -> IdleReport? = { IdleReportFile.read() },
         now: @escaping @Sendable () -> Double
     ) {
+        self.readIdleReport = readIdleReport
         self.loadConfig = loadConfig
         self.loadTemplates = loadTemplates
         self.store = store

@@ -1,3 +1,4 @@
+import Logging
 import NIOPosix
 import StudioCore
 import StudioNet
@@ -56,15 +57,15 @@ extension WorkspaceService {
     /// Runs `body` and writes the audit entry for its outcome (with `note`, the caller's reason, if it gave one).
     func audited<T>(
         _ event: AuditEvent, _ owner: UserAccount, _ name: WorkspaceName, _ caller: PeerCredentials, note: String? = nil,
-        _ body: () async throws -> T
+        fields: Logger.Metadata = [:], _ body: () async throws -> T
     ) async throws -> T {
         do {
             let result = try await body()
-            audit.record(event, owner: owner.name, workspace: name.rawValue, caller: caller, result: "success", reason: note)
+            audit.record(event, owner: owner.name, workspace: name.rawValue, caller: caller, result: "success", reason: note, fields: fields)
             return result
         } catch {
             audit.record(event, owner: owner.name, workspace: name.rawValue, caller: caller, result: "failure",
-                         reason: note.map { "\($0); failed: \(error)" } ?? "\(error)")
+                         reason: note.map { "\($0); failed: \(error)" } ?? "\(error)", fields: fields)
             throw error
         }
     }
@@ -84,6 +85,11 @@ extension WorkspaceService {
         let config: StudioConfig
         let templates: TemplateCatalog
         let policy: LimitsPolicy
+
+        /// The idle timeout in force: its own, else its template's, else `[Idle] Timeout=`.
+        func idleTimeout(of definition: WorkspaceDefinition) -> Double {
+            definition.idleTimeoutSeconds ?? (try? templates.template(definition.template).idleTimeoutSeconds) ?? config.idleTimeoutSeconds
+        }
 
         /// The limits a workspace's unit gets.
         func limits(of definition: WorkspaceDefinition) throws -> ResourceLimits {
@@ -189,6 +195,10 @@ extension WorkspaceService {
             try? await blocking { try runtime.remove(definition.identity) }
             throw error
         }
+        if definition.idleStop != nil {
+            let store = environment.store
+            try? await blocking { try store.updateIdleStop(uid: owner.uid, name: definition.identity.name, stop: nil) }
+        }
         return false
     }
 
@@ -207,11 +217,26 @@ extension WorkspaceService {
         try await environment.units.status(of: definition.identity.unitName)
     }
 
-    /// The workspace with systemd's view. Without settings (a broken config must not hide what runs), or when its
-    /// template has gone, the limits shown are the workspace's own.
-    func info(_ definition: WorkspaceDefinition, settings: Settings?) async throws -> WorkspaceInfo {
+    /// The workspace with systemd's view and studio-idled's (`report`: read once per request; nil reads it now).
+    /// Without settings (a broken config must not hide what runs), or when its template has gone, the limits shown
+    /// are the workspace's own.
+    func info(_ definition: WorkspaceDefinition, settings: Settings?, report: IdleReport?? = nil) async throws -> WorkspaceInfo {
         let limits = (try? settings?.limits(of: definition)) ?? definition.limits
-        return WorkspaceInfo(definition: definition, unitStatus: try await unitStatus(definition), limits: limits)
+        let report: IdleReport? = if let report { report } else { try await idleReport() }
+        return WorkspaceInfo(
+            definition: definition, unitStatus: try await unitStatus(definition), limits: limits,
+            idleTimeoutSeconds: settings.map { $0.idleTimeout(of: definition) } ?? definition.idleTimeoutSeconds ?? 0,
+            idle: report?.workspaces[definition.identity.unitName])
+    }
+
+    /// What studio-idled published, unless it is missing or stale (studio-idled not running).
+    func idleReport() async throws -> IdleReport? {
+        let read = environment.readIdleReport
+        let now = environment.now()
+        return try await blocking {
+            guard let report = read(), now - report.generatedAt < IdleReport.staleAfterSeconds else { return nil }
+            return report
+        }
     }
 }
 

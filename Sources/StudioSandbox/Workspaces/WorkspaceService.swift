@@ -70,10 +70,18 @@ struct WorkspaceService: Sendable {
         if caller.uid == environment.idledUID, reason == nil {
             throw BrokerError.badRequest("studio-idled must say why it stops a workspace (\"reason\")")
         }
+        // studio-idled's stop says since when the workspace was idle; it is shown with the stopped workspace.
+        let idleSince = caller.uid == environment.idledUID ? params.idleSince.flatMap { $0.isFinite ? $0 : nil } : nil
         return try await locked(owner, name) { () throws -> Done in
             let definition = try await require(owner, name)
-            let wasRunning = try await audited(.workspaceStop, owner, name, caller, note: reason) {
+            let fields: Logger.Metadata = idleSince.map { ["studio_idle_since": "\(Int($0))"] } ?? [:]
+            let wasRunning = try await audited(.workspaceStop, owner, name, caller, note: reason, fields: fields) {
                 try await halt(definition)
+            }
+            if let idleSince, wasRunning {
+                let store = environment.store
+                let stop = IdleStop(at: environment.now(), idleSince: idleSince)
+                try await blocking { try store.updateIdleStop(uid: owner.uid, name: name, stop: stop) }
             }
             return Done(wasRunning ? "stopped \(definition.identity.displayName)" : "\(definition.identity.displayName) was not running")
         }
@@ -126,7 +134,8 @@ struct WorkspaceService: Sendable {
         let definitions = try await blocking { try store.list(uid: uid) }
         var infos: [WorkspaceInfo] = []
         let settings = try? await loadSettings()
-        for definition in definitions { infos.append(try await info(definition, settings: settings)) }
+        let report = try await idleReport()
+        for definition in definitions { infos.append(try await info(definition, settings: settings, report: .some(report))) }
         return WorkspaceList(workspaces: infos)
     }
 
@@ -136,11 +145,16 @@ struct WorkspaceService: Sendable {
         return try await locked(owner, name) { () throws -> WorkspaceInfo in
             let definition = try await require(owner, name)
             let settings = try await loadSettings(request)
-            try await audited(.workspaceLimits, owner, name, caller) {
+            let idleTimeout = try SetParams.checkedIdleTimeout(params.idleTimeoutSeconds)
+            let note = idleTimeout.map { "idle timeout \($0 == 0 ? "never" : "\(Int($0)) s")" }
+            try await audited(.workspaceLimits, owner, name, caller, note: note) {
                 try settings.policy.check(requested: params.limits)
                 let own = definition.limits.overridden(by: params.limits)
                 let store = environment.store
-                try await blocking { try store.updateLimits(uid: owner.uid, name: name, limits: own) }
+                try await blocking {
+                    try store.updateLimits(uid: owner.uid, name: name, limits: own)
+                    if let idleTimeout { try store.updateIdleTimeout(uid: owner.uid, name: name, seconds: idleTimeout) }
+                }
                 var updated = definition
                 updated.limits = own
                 let effective = try settings.limits(of: updated)
@@ -149,6 +163,27 @@ struct WorkspaceService: Sendable {
                 }
             }
             return try await info(await require(owner, name), settings: settings)
+        }
+    }
+
+    /// Postpones stopping a running workspace for idleness until `seconds` from now (0 ends an earlier keep). The
+    /// audit entry carries the deadline (`STUDIO_KEEP_UNTIL`); studio-idled reads it from there, also when it
+    /// reads the journal back after a restart. A keep holds for this run of the workspace: a stop ends it.
+    func keep(_ params: KeepParams, caller: PeerCredentials) async throws -> KeepResult {
+        guard params.seconds.isFinite, KeepParams.range.contains(params.seconds) else {
+            throw BrokerError.badRequest("keep takes from 0 (end the keep) to 30 days; got \(params.seconds) s")
+        }
+        let (owner, name) = try await resolve(params.target, caller: caller, event: .workspaceKeep)
+        return try await locked(owner, name) { () throws -> KeepResult in
+            let definition = try await require(owner, name)
+            let until = params.seconds == 0 ? nil : (environment.now() + params.seconds).rounded(.up)
+            let fields: Logger.Metadata = ["studio_keep_until": "\(Int(until ?? environment.now().rounded(.down)))"]
+            try await audited(.workspaceKeep, owner, name, caller, note: until == nil ? "keep ended" : "kept for \(Int(params.seconds)) s", fields: fields) {
+                guard try await unitStatus(definition)?.isRunning == true else {
+                    throw BrokerError.conflict("workspace \"\(name)\" is not running; a keep holds for a running workspace (start it first)")
+                }
+            }
+            return KeepResult(workspace: try await info(definition, settings: try? await loadSettings()), keepUntil: until)
         }
     }
 
