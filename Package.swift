@@ -113,7 +113,7 @@ let package = Package(
         .target(
             name: "StudioIdle",
             dependencies: [
-                "StudioCore", "StudioSystemd",
+                "StudioCore", "StudioSystemd", "StudioClient", "StudioNet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -130,7 +130,7 @@ let package = Package(
         // Thin programs.
         .executableTarget(name: "studiod", dependencies: ["StudioServer"]),
         .executableTarget(name: "studio-sandbox", dependencies: ["StudioSandbox"]),
-        .executableTarget(name: "studio-idled", dependencies: ["StudioIdle"]),
+        .executableTarget(name: "studio-idled", dependencies: ["StudioIdle", "StudioNet"]),
         .executableTarget(name: "studioctl", dependencies: ["StudioCLI", "StudioNet"]),
         // The shipped binary: one multi-call program, the four above as links to it (see docs/architecture.md).
         .executableTarget(

@@ -37,7 +37,9 @@ enum Format {
         let definition = info.definition
         let status = info.unitStatus
         var headline = "\(definition.identity.displayName): \(info.state)"
-        if info.state == "running", let since = status?.activeEnterRealtimeMicroseconds {
+        if info.state == "stopped", let stop = info.idleStop {
+            headline += " for idleness at \(clock(stop.at)) (idle since \(clock(stop.idleSince)), \(formatUptime(max(0, stop.at - stop.idleSince))))"
+        } else if info.state == "running", let since = status?.activeEnterRealtimeMicroseconds {
             headline += " for \(formatUptime(max(0, now - Double(since) / 1e6)))"
         } else if info.state == "failed", let result = status?.result {
             headline += " (\(result))"
@@ -60,8 +62,76 @@ enum Format {
         if let kills = status?.oomKills, kills > 0 {
             lines.append("  oom       \(kills) process\(kills == 1 ? "" : "es") killed for passing the memory limit (studioctl logs \(definition.identity.name.rawValue))")
         }
+        lines += idleLines(info, now: now)
         if running, let pid = status?.mainPID, pid > 0 { lines.append("  agent     pid \(pid), \(info.agentSocket)") }
         return lines.joined(separator: "\n")
+    }
+
+    /// The idle lines of `status`: when it stops if nothing happens, what keeps it up, the last activity and work.
+    static func idleLines(_ info: WorkspaceInfo, now: Double) -> [String] {
+        guard info.state == "running" else { return ["  idle      timeout \(idleTimeout(info.idleTimeoutSeconds))"] }
+        guard let idle = info.idle else {
+            return ["  idle      timeout \(idleTimeout(info.idleTimeoutSeconds)); studio-idled has not reported on it yet (is studio-idled.service running?)"]
+        }
+        var lines: [String] = []
+        if let stopAt = idle.stopAt {
+            lines.append("  idle      stops at \(clock(stopAt)) (in \(formatUptime(max(0, stopAt - now)))) if nothing happens; timeout \(idleTimeout(info.idleTimeoutSeconds))")
+        } else {
+            lines.append("  idle      never stopped for idleness (timeout 0)")
+        }
+        let kept: String = switch idle.keptBy {
+        case .keep: "studioctl keep, until \(idle.keepUntil.map(clock) ?? "?")"
+        case .work: "CPU work \(ago(idle.lastWork, now))" + (idle.busy ? " (working now)" : "")
+        case .interaction: "\(idle.lastActivitySource.map(sourceName) ?? "activity") \(ago(idle.lastActivity, now))"
+        case .started: "its start \(ago(idle.idleSince, now))"
+        }
+        lines.append("  kept by   \(kept)")
+        let activity = idle.lastActivity.map { "\(idle.lastActivitySource.map(sourceName) ?? "activity") \(ago($0, now))" } ?? "none since it started"
+        let work = idle.lastWork.map { "\(ago($0, now))" } ?? "none since it started"
+        lines.append("  activity  last: \(activity); CPU work above the busy threshold: \(work)\(idle.cpuMeasure.map { " (measured by \($0))" } ?? "")")
+        return lines
+    }
+
+    /// The `IDLE STOP` column of `list`.
+    static func idleColumn(_ info: WorkspaceInfo, now: Double) -> String {
+        if info.state == "stopped", info.idleStop != nil { return "was idle" }
+        guard info.state == "running" else { return "-" }
+        guard let idle = info.idle else { return info.idleTimeoutSeconds == 0 ? "never" : "?" }
+        guard let stopAt = idle.stopAt else { return "never" }
+        return "in \(formatUptime(max(0, stopAt - now)))" + (idle.keptBy == .keep ? " (kept)" : idle.busy ? " (working)" : "")
+    }
+
+    /// `2h`, `30m 0s`, or `never` for 0.
+    static func idleTimeout(_ seconds: Double) -> String { seconds == 0 ? "never (0)" : formatUptime(seconds) }
+
+    /// What an activity source is, for people.
+    static func sourceName(_ source: ActivitySource) -> String {
+        switch source {
+        case .terminal: "terminal input"
+        case .exec: "exec"
+        case .app: "app connection"
+        case .api: "dashboard action"
+        }
+    }
+
+    /// `3m 4s ago`.
+    static func ago(_ time: Double?, _ now: Double) -> String {
+        guard let time else { return "-" }
+        return "\(formatUptime(max(0, now - time))) ago"
+    }
+
+    /// Local time of day, with the date when it is not today: `16:05:03`, `Nov 25 16:05`.
+    static func clock(_ time: Double) -> String {
+        var seconds = time_t(time)
+        var parts = tm()
+        localtime_r(&seconds, &parts)
+        var today = time_t(Double(Glibc.time(nil)))
+        var now = tm()
+        localtime_r(&today, &now)
+        let format = parts.tm_yday == now.tm_yday && parts.tm_year == now.tm_year ? "%H:%M:%S" : "%b %d %H:%M"
+        var buffer = [CChar](repeating: 0, count: 64)
+        let length = strftime(&buffer, buffer.count, format, &parts)
+        return String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// `1.2s`, `3m 4s` of CPU time.

@@ -24,15 +24,17 @@ struct List: AsyncParsableCommand {
         if list.workspaces.isEmpty {
             return print("no workspaces; `studioctl start NAME` in a project directory makes one")
         }
+        let now = Double(time(nil))
         let rows = list.workspaces.map { info -> [String] in
             let identity = info.definition.identity
             return [
                 all || owner != nil ? identity.displayName : identity.name.rawValue, info.state, info.definition.template,
                 Format.memory(used: info.unitStatus?.memoryCurrentBytes, limit: info.limits.memoryMaxBytes, running: info.state == "running"),
-                info.limits.cpus.map(LimitsPolicy.formatCPUs) ?? "-", info.definition.projectDirectory,
+                info.limits.cpus.map(LimitsPolicy.formatCPUs) ?? "-", Format.idleColumn(info, now: now),
+                info.definition.projectDirectory,
             ]
         }
-        print(Format.table(header: ["NAME", "STATE", "TEMPLATE", "MEMORY", "CPUS", "PROJECT"], rows: rows))
+        print(Format.table(header: ["NAME", "STATE", "TEMPLATE", "MEMORY", "CPUS", "IDLE STOP", "PROJECT"], rows: rows))
     }
 }
 
@@ -60,24 +62,67 @@ struct Status: AsyncParsableCommand {
 struct Set: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "set",
-        abstract: "Change a workspace's limits; a running workspace gets them at once.")
+        abstract: "Change a workspace's limits (a running workspace gets them at once) or its idle timeout.")
 
     @OptionGroup var arguments: WorkspaceArguments
     @OptionGroup var limits: LimitOptions
+
+    @Option(help: ArgumentHelp(
+        "Stop it after this long without interaction or CPU work, e.g. 30min or 4h; 0 never stops it.", valueName: "duration"))
+    var idleTimeout: String?
 
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
     func validate() throws {
-        if limits.isEmpty { throw ValidationError("say what to change: --memory, --cpus and/or --tasks") }
+        if limits.isEmpty, idleTimeout == nil { throw ValidationError("say what to change: --memory, --cpus, --tasks and/or --idle-timeout") }
     }
 
     func run() async throws {
         let target = try arguments.target()
-        let params = SetParams(owner: target.owner, name: target.name, limits: try limits.limits())
+        var seconds: Double?
+        if let idleTimeout {
+            guard let parsed = DurationParser.seconds(idleTimeout), parsed == 0 || SetParams.idleTimeoutRange.contains(parsed) else {
+                throw badInput("--idle-timeout \(idleTimeout) is not an idle timeout; write 0 (never) or from 10s to 365d, e.g. 30min or 4h")
+            }
+            seconds = parsed
+        }
+        let params = SetParams(owner: target.owner, name: target.name, limits: try limits.limits(), idleTimeoutSeconds: seconds)
         let info = try await BrokerCall(sockets: arguments.sockets).callAndExit(.set, params, as: WorkspaceInfo.self)
         if json { return print(try JSONOutput.encode(info)) }
-        print("\(info.definition.identity.displayName): \(Format.limits(info.limits))\(info.state == "running" ? " (applied to the running workspace)" : "")")
+        var parts: [String] = []
+        if !limits.isEmpty { parts.append(Format.limits(info.limits) + (info.state == "running" ? " (applied to the running workspace)" : "")) }
+        if seconds != nil { parts.append("idle timeout \(Format.idleTimeout(info.idleTimeoutSeconds))") }
+        print("\(info.definition.identity.displayName): \(parts.joined(separator: "; "))")
+    }
+}
+
+struct Keep: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Keep a running workspace from being stopped for idleness for a while (--for 0 ends it).")
+
+    @OptionGroup var arguments: WorkspaceArguments
+
+    @Option(name: .customLong("for"), help: ArgumentHelp("How long, e.g. 3h or 90min (at most 30d); 0 ends an earlier keep.", valueName: "duration"))
+    var duration: String
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    func run() async throws {
+        let target = try arguments.target()
+        guard let seconds = DurationParser.seconds(duration), KeepParams.range.contains(seconds) else {
+            throw badInput("--for \(duration) is not a time span from 0 to 30d; write e.g. 3h or 90min")
+        }
+        let result = try await BrokerCall(sockets: arguments.sockets).callAndExit(
+            .keep, KeepParams(owner: target.owner, name: target.name, seconds: seconds), as: KeepResult.self)
+        if json { return print(try JSONOutput.encode(result)) }
+        let name = result.workspace.definition.identity.displayName
+        if let until = result.keepUntil {
+            print("\(name): kept until \(Format.clock(until)) (\(formatUptime(seconds))); it is not stopped for idleness before then")
+        } else {
+            print("\(name): keep ended; it is stopped after \(Format.idleTimeout(result.workspace.idleTimeoutSeconds)) without interaction or CPU work")
+        }
     }
 }
 

@@ -109,6 +109,8 @@ public struct UnitStatus: Codable, Sendable, Equatable {
     public var oomKills: UInt64?
     /// When it last became active, microseconds since the epoch; nil if never.
     public var activeEnterRealtimeMicroseconds: UInt64?
+    /// Its cgroup (`ControlGroup`, e.g. `/studio.slice/studio-alice.slice/studio-ws-alice-web.service`), while running.
+    public var controlGroup: String?
     /// The limits in force.
     public var limits: ResourceLimits
 

@@ -1,46 +1,24 @@
 import ArgumentParser
 import Logging
 import StudioSystemd
-import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 
-/// Set by SIGTERM/SIGINT; the follow loop checks it.
-private let stopRequested = Atomic<Bool>(false)
-
-/// `studio-idled`: follows the journal for Studio's entries (later: activity records, idle stops).
-public struct IdledCommand: ParsableCommand {
+/// `studio-idled`: stops idle workspaces, judged from activity records in the journal and from their CPU work
+/// (started by studio-idled.service; see docs/architecture.md, "Idle and activity").
+public struct IdledCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "studio-idled",
-        abstract: "Follows the journal for Studio's activity records (started by studio-idled.service).")
+        abstract: "Stops idle workspaces, judged from the journal's activity records and their CPU work (started by studio-idled.service).")
 
     public init() {}
 
-    public func run() throws {
+    public func run() async throws {
         JournalLogHandler.bootstrap(identifier: "studio-idled")
         let logger = Logger(label: "studio-idled")
-        signal(SIGTERM) { _ in stopRequested.store(true, ordering: .relaxed) }
-        signal(SIGINT) { _ in stopRequested.store(true, ordering: .relaxed) }
-
-        let follower: JournalFollower
         do {
-            follower = try JournalFollower()
+            try await IdleDaemon(logger: logger).run()
         } catch {
-            logger.critical("cannot read the journal: \(error); studio-idled needs the systemd-journal group")
+            logger.critical("studio-idled cannot go on: \(error); it needs the systemd-journal group, the broker's socket and /run/studio-idled")
             throw ExitCode.failure
         }
-        logger.info("following the journal", metadata: ["units": "\(JournalFollower.units.joined(separator: " "))"])
-        ServiceNotifier.ready(status: "following the journal")
-        try follower.follow(shouldStop: { stopRequested.load(ordering: .relaxed) }) { entry in
-            let unit = entry["_SYSTEMD_UNIT"] ?? "?"
-            logger.info("seen: \(unit): \(entry["MESSAGE"] ?? "")", metadata: [
-                "seen_unit": "\(unit)",
-                "seen_pid": "\(entry["_PID"] ?? "")",
-                "seen_cursor": "\(entry.cursor)",
-            ])
-        }
-        ServiceNotifier.stopping()
-        logger.info("stopped following the journal")
     }
 }

@@ -146,6 +146,7 @@ extension SystemdUnitManager {
             }
             var status = Self.unitStatus(name: name, unit: unit, typeSpecific: typeSpecific)
             if case .string(let group)? = typeSpecific["ControlGroup"], !group.isEmpty {
+                status.controlGroup = group
                 status.oomKills = CgroupCounters.oomKills(controlGroup: group)
             }
             return status

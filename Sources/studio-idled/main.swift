@@ -1,3 +1,5 @@
 import StudioIdle
 
-IdledCommand.main()
+import StudioNet
+
+await IdledCommand.start()

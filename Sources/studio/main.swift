@@ -25,7 +25,7 @@ if name == "studio" {
 switch name {
 case "studiod": await StudiodCommand.start(arguments)
 case "studio-sandbox": await SandboxCommand.start(arguments)
-case "studio-idled": IdledCommand.main(arguments)
+case "studio-idled": await IdledCommand.start(arguments)
 case "studioctl": await StudioCtl.start(arguments)
 default:
     printError("studio: started as \"\(name)\", which is none of \(programs.joined(separator: ", "))")
