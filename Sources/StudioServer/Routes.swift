@@ -10,6 +10,7 @@ import Logging
 import NIOCore
 import StudioClient
 import StudioCore
+import StudioNet
 
 /// The HTTP API and web UI served by studiod.
 public enum Routes {
@@ -74,7 +75,9 @@ public enum Routes {
                 guard let sent = head.headerFields[.origin], let expected, WebOrigin(sent) == expected else {
                     throw RequestError.forbidden("a terminal opens only from Studio's own dashboard (the Origin is not its own)")
                 }
-                try await TerminalSocket.requireRunning(target)
+                let info = try await TerminalSocket.requireRunning(target)
+                // Opening a terminal is a person's act on the workspace (what they then type, the agent records).
+                settings.activity.record(.api, owner: info.definition.identity.owner, workspace: target.name)
                 return .upgrade([:], { inbound, outbound, context in
                     await TerminalSocket.relay(target, inbound: inbound, outbound: outbound, logger: context.logger)
                 })

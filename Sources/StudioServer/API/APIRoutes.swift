@@ -8,6 +8,7 @@ import Hummingbird
 import NIOCore
 import StudioClient
 import StudioCore
+import StudioNet
 
 /// `/api/v1`: sessions, workspaces, templates, logs (docs/web-api.md). Every call goes to the broker with the
 /// request's login grant; the broker acts as that user or refuses.
@@ -41,12 +42,29 @@ struct APIRoutes {
             try await fetch(try broker(request, context), name: try name(context))
         }
         api.patch("workspaces/:name") { request, context -> WorkspaceView in
-            struct Body: Decodable { var limits: LimitsBody }
+            struct Body: Decodable { var limits: LimitsBody?; var idleTimeoutSeconds: Double? }
+            let body = try await JSONBody.decode(Body.self, from: request, context: context)
+            let limits = body.limits?.resourceLimits ?? ResourceLimits()
+            guard limits != ResourceLimits() || body.idleTimeoutSeconds != nil else {
+                throw RequestError.badRequest("say what to change: \"limits\" ({\"memoryMaxBytes\", \"cpus\", \"tasksMax\"}), \"idleTimeoutSeconds\" (0: never), or both")
+            }
+            let broker = try broker(request, context)
+            let name = try name(context)
+            let params = SetParams(name: name, limits: limits, idleTimeoutSeconds: body.idleTimeoutSeconds)
+            _ = try await broker.call(.set, params, as: WorkspaceInfo.self)
+            return recorded(try await fetch(broker, name: name))
+        }
+        api.post("workspaces/:name/keep") { request, context -> WorkspaceView in
+            struct Body: Decodable { var seconds: Double }
             let body = try await JSONBody.decode(Body.self, from: request, context: context)
             let broker = try broker(request, context)
             let name = try name(context)
-            _ = try await broker.call(.set, SetParams(name: name, limits: body.limits.resourceLimits), as: WorkspaceInfo.self)
-            return try await fetch(broker, name: name)
+            async let templates = try? broker.call(.templates, NoParams(), as: TemplateList.self)
+            let result = try await broker.call(.keep, KeepParams(name: name, seconds: body.seconds), as: KeepResult.self)
+            let info = result.workspace
+            return recorded(WorkspaceView(
+                info, template: await templates?.templates.first { $0.name == info.definition.template }, now: now(),
+                keepUntil: .some(result.keepUntil)))
         }
         api.delete("workspaces/:name") { request, context -> Response in
             _ = try await broker(request, context).call(.delete, WorkspaceTarget(name: try name(context)), as: Done.self)
@@ -56,7 +74,7 @@ struct APIRoutes {
             let broker = try broker(request, context)
             let name = try name(context)
             _ = try await broker.call(.start, CreateParams(name: name), as: StartResult.self)
-            return try await fetch(broker, name: name)
+            return recorded(try await fetch(broker, name: name))
         }
         api.post("workspaces/:name/stop") { request, context -> WorkspaceView in
             let broker = try broker(request, context)
@@ -68,7 +86,7 @@ struct APIRoutes {
             let broker = try broker(request, context)
             let name = try name(context)
             _ = try await broker.call(.restart, WorkspaceTarget(name: name), as: StartResult.self)
-            return try await fetch(broker, name: name)
+            return recorded(try await fetch(broker, name: name))
         }
         api.get("workspaces/:name/terminals") { request, context -> TerminalListView in
             let list = try await broker(request, context).connect(ConnectParams(name: try name(context), request: AgentRequest(op: "terminals"))) { stream in
@@ -94,6 +112,7 @@ struct APIRoutes {
                 throw RequestError.badRequest("the request has no Host header")
             }
             let owner = info.definition.identity.owner
+            settings.activity.record(.api, owner: owner, workspace: name)
             return TicketView(url: "\(origin)/\(owner)/\(name)/apps/\(app)/?ticket=\(ticket.token)")
         }
         // Anything else under /api is a JSON 404, not the dashboard.
@@ -112,6 +131,13 @@ struct APIRoutes {
             throw RequestError.notFound("no such workspace")
         }
         return name
+    }
+
+    /// An activity record (source `api`) for a workspace its owner has just acted on; returns the view. Only for
+    /// actions of a person: never for a GET, so that a forgotten dashboard tab polling the list keeps nothing up.
+    func recorded(_ view: WorkspaceView) -> WorkspaceView {
+        settings.activity.record(.api, owner: view.owner, workspace: view.name)
+        return view
     }
 
     func view(_ info: WorkspaceInfo, _ templates: TemplateList?) -> WorkspaceView {

@@ -46,6 +46,81 @@ struct WorkspaceView: ResponseEncodable, Equatable {
     struct App: Codable, Equatable {
         var name: String
     }
+    /// Idleness as studio-idled sees it, plus what the broker knows (the timeout in force, a keep just made, the last
+    /// stop for idleness). Times are RFC 3339 like `createdAt`; what is not known is `null`.
+    struct Idle: Encodable, Equatable {
+        /// The idle timeout in force (the workspace's own, else its template's, else `[Idle] Timeout=`); 0: never.
+        var timeoutSeconds: Double
+        /// The last activity of a person, and what it was (`terminal`, `exec`, `app`, `api`).
+        var lastActivityAt: String?
+        var lastActivitySource: String?
+        /// The end of the last check window in which it used more CPU than `[Idle] BusyCPU=`.
+        var lastWorkAt: String?
+        /// Whether it is working now (the last check window was busy); null when not known.
+        var busy: Bool?
+        /// Not stopped for idleness before this (a keep).
+        var keepUntil: String?
+        /// What holds the deadline where it is: `started`, `interaction`, `work` or `keep`; null when not known.
+        var keptBy: String?
+        /// Idle since (the last start, interaction or work); for a workspace stopped for idleness, since when it was idle.
+        var idleSince: String?
+        /// When it is stopped if nothing happens; null: never (timeout 0), or not known (not running, or studio-idled
+        /// has not looked yet: then keptBy is null too).
+        var stopsAt: String?
+        /// When it was stopped for idleness (until it starts again).
+        var stoppedForIdleAt: String?
+
+        enum Keys: String, CodingKey {
+            case timeoutSeconds, lastActivityAt, lastActivitySource, lastWorkAt, busy, keepUntil, keptBy, idleSince, stopsAt, stoppedForIdleAt
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode(timeoutSeconds, forKey: .timeoutSeconds)
+            try container.encode(lastActivityAt, forKey: .lastActivityAt)
+            try container.encode(lastActivitySource, forKey: .lastActivitySource)
+            try container.encode(lastWorkAt, forKey: .lastWorkAt)
+            try container.encode(busy, forKey: .busy)
+            try container.encode(keepUntil, forKey: .keepUntil)
+            try container.encode(keptBy, forKey: .keptBy)
+            try container.encode(idleSince, forKey: .idleSince)
+            try container.encode(stopsAt, forKey: .stopsAt)
+            try container.encode(stoppedForIdleAt, forKey: .stoppedForIdleAt)
+        }
+
+        /// From the broker's answer. `keepUntil`, when given, is a keep the broker has just made or ended (`.some(nil)`),
+        /// newer than studio-idled's last look: the deadline is worked out again with it, by studio-idled's own rule.
+        init(_ info: WorkspaceInfo, started: Double?, keepUntil newKeep: Double?? = nil) {
+            timeoutSeconds = info.idleTimeoutSeconds
+            var status = info.idle
+            if let newKeep, var known = status {
+                known.keepUntil = newKeep
+                if let started {
+                    let verdict = IdleTimeline(
+                        startedAt: started, lastInteraction: known.lastActivity, lastWork: known.lastWork, keepUntil: newKeep,
+                        timeoutSeconds: info.idleTimeoutSeconds
+                    ).verdict()
+                    known.stopAt = verdict.stopAt
+                    known.keptBy = verdict.reason
+                    known.idleSince = verdict.lastSign
+                }
+                status = known
+            }
+            lastActivityAt = status?.lastActivity.map(WorkspaceView.iso)
+            lastActivitySource = status?.lastActivitySource?.rawValue
+            lastWorkAt = status?.lastWork.map(WorkspaceView.iso)
+            busy = status?.busy
+            keepUntil = (newKeep ?? status?.keepUntil).map(WorkspaceView.iso)
+            keptBy = status?.keptBy.rawValue
+            stopsAt = status?.stopAt.map(WorkspaceView.iso)
+            if let stop = info.idleStop, info.state == "stopped" || info.state == "failed" {
+                stoppedForIdleAt = WorkspaceView.iso(stop.at)
+                idleSince = WorkspaceView.iso(stop.idleSince)
+            } else {
+                idleSince = status.map { WorkspaceView.iso($0.idleSince) }
+            }
+        }
+    }
 
     var name: String
     var owner: String
@@ -60,9 +135,10 @@ struct WorkspaceView: ResponseEncodable, Equatable {
     var usage: Usage
     var terminals: [NamedTerminal]
     var apps: [App]
+    var idle: Idle
 
     enum CodingKeys: String, CodingKey {
-        case name, owner, state, projectDirectory, template, unit, createdAt, startedAt, uptimeSeconds, limits, usage, terminals, apps
+        case name, owner, state, projectDirectory, template, unit, createdAt, startedAt, uptimeSeconds, limits, usage, terminals, apps, idle
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -80,9 +156,11 @@ struct WorkspaceView: ResponseEncodable, Equatable {
         try container.encode(usage, forKey: .usage)
         try container.encode(terminals, forKey: .terminals)
         try container.encode(apps, forKey: .apps)
+        try container.encode(idle, forKey: .idle)
     }
 
-    init(_ info: WorkspaceInfo, template: Template?, now: Double) {
+    /// `keepUntil`: a keep the broker has just made (or ended, `.some(nil)`), see ``Idle``.
+    init(_ info: WorkspaceInfo, template: Template?, now: Double, keepUntil: Double?? = nil) {
         let running = info.state == "running" || info.state == "starting" || info.state == "stopping"
         let status = running ? info.unitStatus : nil
         name = info.definition.identity.name.rawValue
@@ -101,6 +179,7 @@ struct WorkspaceView: ResponseEncodable, Equatable {
             tasks: status?.tasksCurrent, oomKills: status.map { $0.oomKills ?? 0 })
         terminals = template?.terminals.map { NamedTerminal(name: $0.name, title: $0.name) } ?? []
         apps = template?.apps.map { App(name: $0.name) } ?? []
+        idle = Idle(info, started: started, keepUntil: keepUntil)
     }
 
     static func iso(_ seconds: Double) -> String {

@@ -56,11 +56,13 @@ struct TerminalSocket {
     }
 
     /// Asks the broker, with the target's login, whether its workspace runs: a conflict when not.
-    static func requireRunning(_ target: Target) async throws {
+    @discardableResult
+    static func requireRunning(_ target: Target) async throws -> WorkspaceInfo {
         let info = try await target.broker.call(.status, WorkspaceTarget(name: target.name), as: WorkspaceInfo.self)
         guard info.state == "running" else {
             throw RequestError.conflict("workspace \"\(target.name)\" is \(info.state); start it first")
         }
+        return info
     }
 
     static func size(_ text: String, _ what: String) throws -> Int {

@@ -1,8 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import HTTPTypes
 import Hummingbird
 import NIOCore
 import StudioClient
 import StudioCore
+import StudioNet
+import Logging
 
 /// What studiod's web side is configured with.
 public struct WebSettings: Sendable {
@@ -18,11 +25,16 @@ public struct WebSettings: Sendable {
     public var appsOrigin: WebOrigin?
     /// The local port of the apps listener (studiod.socket's second TCP address).
     public var appsPort: Int
+    /// Writes studiod's activity records (source `api`) with studiod's own journal logger, which is what makes
+    /// studio-idled believe them. One for the process: it throttles per owner, workspace and source, and every copy
+    /// of these settings shares it.
+    public let activity: ActivityRecorder
 
     public init(
         publicOrigin: WebOrigin? = nil, appsOrigin: WebOrigin? = nil, appsPort: Int = 7081, webRoot: String = Paths.webRoot,
-        xtermRoot: String = Paths.xtermRoot, brokerSocket: String = Paths.brokerSocket
+        xtermRoot: String = Paths.xtermRoot, brokerSocket: String = Paths.brokerSocket, activity: ActivityRecorder? = nil
     ) {
+        self.activity = activity ?? ActivityRecorder(logger: Logger(label: "studiod"), now: { Date().timeIntervalSince1970 })
         self.publicOrigin = publicOrigin
         self.appsOrigin = appsOrigin
         self.appsPort = appsPort
