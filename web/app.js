@@ -117,6 +117,101 @@
 
   function isTransitional(state) { return state === 'starting' || state === 'stopping'; }
 
+  // ---------------------------------------------------------------- idleness (the workspace's `idle`)
+
+  function pad2(n) { return (n < 10 ? '0' : '') + n; }
+
+  var WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+
+  /** An API time as the local clock reads it: "16:05" today, "Tue 16:05" within a week, else "2026-11-30 16:05". */
+  function formatClock(iso) {
+    var t = new Date(iso);
+    if (isNaN(t.getTime())) return '';
+    var clock = pad2(t.getHours()) + ':' + pad2(t.getMinutes());
+    var today = new Date();
+    if (t.toDateString() === today.toDateString()) return clock;
+    if (Math.abs(t.getTime() - today.getTime()) < 6 * 86400000) return WEEKDAYS[t.getDay()] + ' ' + clock;
+    return t.getFullYear() + '-' + pad2(t.getMonth() + 1) + '-' + pad2(t.getDate()) + ' ' + clock;
+  }
+
+  /** A span as people say it: "45 s", "30 min", "2 h", "1 h 30 min", "3 d", "1 d 4 h". */
+  function formatSpan(seconds) {
+    var s = Math.max(0, Math.round(seconds));
+    if (s < 60) return s + ' s';
+    var m = Math.round(s / 60);
+    if (m < 60) return m + ' min';
+    var d = Math.floor(m / 1440), h = Math.floor(m % 1440 / 60), min = m % 60;
+    if (d > 0) return d + ' d' + (h ? ' ' + h + ' h' : '');
+    return h + ' h' + (min ? ' ' + min + ' min' : '');
+  }
+
+  /** "just now", "3 min ago", "2 h ago" for an API time. */
+  function formatAgo(iso) {
+    var seconds = (Date.now() - new Date(iso).getTime()) / 1000;
+    if (!isFinite(seconds)) return '';
+    if (seconds < 45) return 'just now';
+    return formatSpan(seconds < 5400 ? seconds : Math.round(seconds / 3600) * 3600) + ' ago';
+  }
+
+  /** An idle timeout as the settings form shows it: "0" (never), "30min", "2h", "1d", "90s". */
+  function formatTimeout(seconds) {
+    if (!seconds) return '0';
+    if (seconds % 86400 === 0) return (seconds / 86400) + 'd';
+    if (seconds % 3600 === 0) return (seconds / 3600) + 'h';
+    if (seconds % 60 === 0) return (seconds / 60) + 'min';
+    return seconds + 's';
+  }
+
+  /** "30min", "2h", "1.5h", "1d", "90s", "0" → seconds; null when it is not a span with a unit. */
+  function parseTimeout(text) {
+    var match = /^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day|days)?\s*$/i.exec(text);
+    if (!match) return null;
+    var value = parseFloat(match[1]);
+    if (!match[2]) return value === 0 ? 0 : null;
+    var unit = match[2].toLowerCase();
+    var factor = unit[0] === 's' ? 1 : unit[0] === 'm' ? 60 : unit[0] === 'h' ? 3600 : 86400;
+    return Math.round(value * factor);
+  }
+
+  var SOURCES = { terminal: 'terminal input', exec: 'a command (exec)', app: 'app use', api: 'dashboard action' };
+
+  /**
+   * What the idle line of a workspace says: when it stops if nothing happens and what keeps it up, or how it was
+   * stopped for idleness. { text, tone } with tone '' | 'kept' | 'stopped'.
+   */
+  function describeIdle(workspace) {
+    var idle = workspace.idle;
+    if (!idle) return { text: '', tone: '' };
+    var running = workspace.state === 'running';
+    if (!running) {
+      if (idle.stoppedForIdleAt && idle.idleSince) {
+        var idleFor = (new Date(idle.stoppedForIdleAt).getTime() - new Date(idle.idleSince).getTime()) / 1000;
+        return { text: 'Stopped after ' + formatSpan(idleFor) + ' idle at ' + formatClock(idle.stoppedForIdleAt), tone: 'stopped' };
+      }
+      return { text: '', tone: '' };
+    }
+    if (!idle.timeoutSeconds) return { text: 'Never stopped for idleness', tone: '' };
+    var parts = [];
+    if (idle.stopsAt) {
+      parts.push('Stops at ' + formatClock(idle.stopsAt) + ' if idle');
+    } else {
+      parts.push('Stops after ' + formatSpan(idle.timeoutSeconds) + ' idle');
+    }
+    var keptNow = idle.keepUntil && new Date(idle.keepUntil).getTime() > Date.now();
+    if (keptNow) parts.push('kept until ' + formatClock(idle.keepUntil));
+    if (idle.busy) {
+      parts.push('busy now (CPU work)');
+    } else if (idle.keptBy === 'work' && idle.lastWorkAt) {
+      parts.push('CPU work ' + formatAgo(idle.lastWorkAt));
+    }
+    if (idle.lastActivityAt) {
+      parts.push((SOURCES[idle.lastActivitySource] || 'activity') + ' ' + formatAgo(idle.lastActivityAt));
+    } else if (idle.keptBy === 'started') {
+      parts.push('no activity since it started');
+    }
+    return { text: parts.join(' · '), tone: keptNow ? 'kept' : '' };
+  }
+
   // ---------------------------------------------------------------- API
 
   function ApiError(status, code, message, retryAfter) {
@@ -205,6 +300,7 @@
     workspaces: [],        // as the API lists them
     byName: {},
     busy: {},              // name → "starting…" while an action of ours is in flight
+    keeps: {},             // name → {keepUntil, answer, until}: a keep just made, until studio-idled has seen it
     loaded: false,
     pollTimer: null,
     route: null
@@ -223,6 +319,7 @@
     state.workspaces = [];
     state.byName = {};
     state.busy = {};
+    state.keeps = {};
     state.loaded = false;
     $('workspaces').textContent = '';
     if ($('limits-dialog').open) $('limits-dialog').close();
@@ -424,6 +521,17 @@
   // ---------------------------------------------------------------- workspaces: data
 
   function setWorkspaces(list) {
+    // studio-idled reads a keep from the journal within seconds; until then a list may show its older view.
+    var now = Date.now();
+    list = list.map(function (w) {
+      var keep = state.keeps[w.name];
+      if (!keep) return w;
+      if (now > keep.until || w.state !== 'running' || (w.idle && w.idle.keepUntil === keep.keepUntil)) {
+        delete state.keeps[w.name];
+        return w;
+      }
+      return Object.assign({}, w, { idle: keep.answer.idle });
+    });
     state.workspaces = list.slice().sort(function (a, b) { return a.name < b.name ? -1 : a.name > b.name ? 1 : 0; });
     state.byName = {};
     state.workspaces.forEach(function (w) { state.byName[w.name] = w; });
@@ -511,6 +619,18 @@
     return withBusy(name, labels[action], api('POST', wsPath(name) + '/' + action));
   }
 
+  /** Keep a running workspace from being stopped for idleness for SECONDS (0 ends a keep). */
+  function keepWorkspace(name, seconds) {
+    clearError();
+    return withBusy(name, seconds ? 'keeping…' : 'ending keep…',
+      api('POST', wsPath(name) + '/keep', { seconds: seconds }).then(function (workspace) {
+        if (workspace && workspace.idle) {
+          state.keeps[name] = { keepUntil: workspace.idle.keepUntil, answer: workspace, until: Date.now() + 15000 };
+        }
+        return workspace;
+      }));
+  }
+
   function deleteWorkspace(name) {
     var workspace = state.byName[name];
     var directory = workspace && workspace.projectDirectory ? workspace.projectDirectory : 'the project directory';
@@ -578,6 +698,9 @@
       case 'limits':
         openLimits(name);
         break;
+      case 'keep':
+        keepWorkspace(name, Number(button.dataset.seconds));
+        break;
       case 'app':
         openApp(name, button.dataset.app);
         break;
@@ -624,7 +747,7 @@
     }
 
     manage.appendChild(actionButton('logs', 'Logs'));
-    manage.appendChild(actionButton('limits', 'Limits'));
+    manage.appendChild(actionButton('limits', 'Settings', { title: 'Limits and idle timeout' }));
     if (!stopped) {
       manage.appendChild(actionButton('restart', 'Restart'));
       manage.appendChild(actionButton('stop', 'Stop'));
@@ -636,6 +759,26 @@
       Array.prototype.forEach.call(group.querySelectorAll('button'), function (b) { b.disabled = disabled; });
     });
     return el('div', { class: 'ws-actions' }, [open, manage]);
+  }
+
+  /** Keep for 1 h / 3 h / 8 h, and End keep while a keep holds. */
+  function buildKeep(kept, disabled) {
+    var group = el('span', { class: 'keep', role: 'group', 'aria-label': 'Keep it from being stopped for idleness' }, [
+      el('span', { class: 'keep-label', text: 'Keep for' })
+    ]);
+    [[3600, '1 h'], [10800, '3 h'], [28800, '8 h']].forEach(function (choice) {
+      group.appendChild(el('button', {
+        type: 'button', class: 'button tiny', dataset: { action: 'keep', seconds: String(choice[0]) },
+        title: 'Do not stop it for idleness for ' + choice[1] + ' from now', text: choice[1], disabled: disabled
+      }));
+    });
+    if (kept) {
+      group.appendChild(el('button', {
+        type: 'button', class: 'button tiny ghost', dataset: { action: 'keep', seconds: '0' },
+        title: 'End the keep: it is stopped once it has been idle for its timeout', text: 'End keep', disabled: disabled
+      }));
+    }
+    return group;
   }
 
   function metric(label, key) {
@@ -658,6 +801,10 @@
           el('span', { class: 'ws-template' }),
           el('span', { class: 'ws-directory' }),
           el('span', { class: 'uptime' })
+        ]),
+        el('div', { class: 'ws-idle' }, [
+          el('span', { class: 'idle-text' }),
+          el('span', { class: 'keep-slot' })
         ])
       ]),
       el('div', { class: 'ws-metrics' }, [
@@ -742,6 +889,23 @@
     item.querySelector('.metric-oom').hidden = !(oom > 0);
     if (oom > 0) setMetric(item, 'oom', String(oom), oom === 1 ? ' process killed' : ' processes killed', null, 'warn');
 
+    // Idleness: when it stops if nothing happens, what keeps it up; the keep buttons while it runs.
+    var idle = describeIdle(workspace);
+    var idleLine = item.querySelector('.ws-idle');
+    var idleText = item.querySelector('.idle-text');
+    idleText.textContent = idle.text;
+    idleLine.className = 'ws-idle' + (idle.tone ? ' is-' + idle.tone : '');
+    var keepable = running && workspace.idle && workspace.idle.timeoutSeconds > 0;
+    var kept = keepable && workspace.idle.keepUntil && new Date(workspace.idle.keepUntil).getTime() > Date.now();
+    var keepKey = JSON.stringify([keepable, !!kept, busy || '']);
+    if (idleLine.dataset.keepKey !== keepKey) {
+      idleLine.dataset.keepKey = keepKey;
+      var keepSlot = item.querySelector('.keep-slot');
+      keepSlot.textContent = '';
+      if (keepable) keepSlot.appendChild(buildKeep(!!kept, !!busy));
+    }
+    idleLine.hidden = !idle.text;
+
     var key = JSON.stringify([workspace.state, busy || '', workspace.terminals || [], workspace.apps || []]);
     if (item.dataset.actionsKey !== key) {
       item.dataset.actionsKey = key;
@@ -785,6 +949,9 @@
     $('limits-memory').placeholder = limits.memoryMaxBytes ? 'e.g. 2G or 512M' : 'no limit (e.g. 2G or 512M)';
     $('limits-cpus').placeholder = limits.cpus ? 'e.g. 2' : 'no limit (e.g. 2)';
     $('limits-tasks').placeholder = limits.tasksMax ? 'e.g. 512' : 'no limit (e.g. 512)';
+    var timeout = workspace.idle ? workspace.idle.timeoutSeconds : null;
+    $('limits-idle').value = timeout === null || timeout === undefined ? '' : formatTimeout(timeout);
+    $('limits-idle').dataset.initial = $('limits-idle').value;
     $('limits-dialog').showModal();
     $('limits-memory').focus();
   }
@@ -812,13 +979,26 @@
       showError(e.message);
       return;
     }
-    if (!Object.keys(limits).length) {
-      showError('Enter at least one limit: memory (like 2G), CPUs or tasks.');
+    var body = {};
+    if (Object.keys(limits).length) body.limits = limits;
+    var idleText = $('limits-idle').value.trim();
+    // Sent only when changed: the timeout shown may be the template's or studio.conf's, and sending it back would
+    // make it the workspace's own.
+    if (idleText !== ($('limits-idle').dataset.initial || '')) {
+      var seconds = parseTimeout(idleText);
+      if (seconds === null) {
+        showError('Idle timeout: "' + idleText + '" is not a time span; write it like 30min, 2h or 1d, or 0 for never.');
+        return;
+      }
+      body.idleTimeoutSeconds = seconds;
+    }
+    if (!Object.keys(body).length) {
+      showError('Enter a limit (memory like 2G, CPUs or tasks) or an idle timeout.');
       return;
     }
     var button = $('limits-submit');
     button.disabled = true;
-    api('PATCH', wsPath(name), { limits: limits }).then(function (workspace) {
+    api('PATCH', wsPath(name), body).then(function (workspace) {
       button.disabled = false;
       closeLimits();
       upsertWorkspace(workspace);
