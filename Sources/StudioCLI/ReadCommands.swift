@@ -83,7 +83,7 @@ struct Set: AsyncParsableCommand {
         var seconds: Double?
         if let idleTimeout {
             guard let parsed = DurationParser.seconds(idleTimeout), parsed == 0 || SetParams.idleTimeoutRange.contains(parsed) else {
-                throw badInput("--idle-timeout \(idleTimeout) is not an idle timeout; write 0 (never) or from 10s to 365d, e.g. 30min or 4h")
+                throw badInput("--idle-timeout \(idleTimeout) is not an idle timeout; write 0 (never) or from 1min to 365d, e.g. 30min or 4h")
             }
             seconds = parsed
         }

@@ -109,11 +109,11 @@ extension ConfigFile.Entry {
         return seconds
     }
 
-    /// An idle timeout: 0 (never) or from 10 s to 365 days.
+    /// An idle timeout: 0 (never) or from 1 min to 365 days.
     func idleTimeout() throws(ConfigError) -> Double {
         let seconds = try duration()
         guard seconds == 0 || SetParams.idleTimeoutRange.contains(seconds) else {
-            throw ConfigError(path: path, line: line, message: "\(key)=\(value) is out of range; write 0 (never) or from 10s to 365d")
+            throw ConfigError(path: path, line: line, message: "\(key)=\(value) is out of range; write 0 (never) or from 1min to 365d")
         }
         return seconds
     }

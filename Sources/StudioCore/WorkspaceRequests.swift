@@ -93,8 +93,9 @@ public struct SetParams: Codable, Sendable, Equatable {
     /// The workspace's own idle timeout in seconds (0: never stopped for idleness); nil leaves it as it is.
     public var idleTimeoutSeconds: Double?
 
-    /// An idle timeout is 0 (never) or from 10 s to 365 days.
-    public static let idleTimeoutRange = 10.0...(365 * 86400)
+    /// An idle timeout is 0 (never) or from 1 min to 365 days: activity records come at most every 30 s
+    /// (``ActivityRecord/throttleSeconds``), so a shorter timeout could stop a workspace someone is typing in.
+    public static let idleTimeoutRange = 60.0...(365 * 86400)
 
     public init(owner: String? = nil, name: String, limits: ResourceLimits = ResourceLimits(), idleTimeoutSeconds: Double? = nil) {
         self.owner = owner
@@ -115,7 +116,7 @@ public struct SetParams: Codable, Sendable, Equatable {
     public static func checkedIdleTimeout(_ seconds: Double?) throws(RequestError) -> Double? {
         guard let seconds else { return nil }
         guard seconds.isFinite, seconds == 0 || idleTimeoutRange.contains(seconds) else {
-            throw .badRequest("an idle timeout is 0 (never) or from 10s to 365d; got \(seconds) s")
+            throw .badRequest("an idle timeout is 0 (never) or from 1min to 365d (activity is recorded at most every 30 s); got \(seconds) s")
         }
         return seconds
     }
