@@ -20,6 +20,9 @@ public struct StudioConfig: Sendable, Equatable {
     public var idleTimeoutSeconds: Double = 2 * 3600
     /// More CPU than this (in CPUs, 0.10 = 10% of one) over a check window is work ([Idle] BusyCPU=).
     public var busyCPU: Double = BusyMeter.defaultThreshold
+    /// How studio-idled reads a workspace's CPU time ([Idle] CPUMeasure=): `auto`, the kernel's cgroup v2 counter
+    /// where there is one, else the times of the unit's processes; `processes`, always the latter.
+    public var cpuMeasure = "auto"
 
     /// A web login ends this long after its last request ([Web] SessionIdleTimeout=).
     public var sessionIdleSeconds: Double = 8 * 3600
@@ -54,6 +57,12 @@ public struct StudioConfig: Sendable, Equatable {
         "Idle": [
             "Timeout": { config, entry throws(ConfigError) in config.idleTimeoutSeconds = try entry.idleTimeout() },
             "BusyCPU": { config, entry throws(ConfigError) in config.busyCPU = try entry.cpuShare() },
+            "CPUMeasure": { config, entry throws(ConfigError) in
+                guard ["auto", "processes"].contains(entry.value) else {
+                    throw ConfigError(path: entry.path, line: entry.line, message: "CPUMeasure=\(entry.value) is not known; write auto (the cgroup's counter where there is one) or processes")
+                }
+                config.cpuMeasure = entry.value
+            },
         ],
         "Access": [
             "Group": { config, entry throws(ConfigError) in

@@ -44,6 +44,8 @@ final class IdleDaemon: Sendable {
     /// Units with a stop under way or failed recently (unit → when it may be tried again).
     let stopping = Mutex<[String: Double]>([:])
     let busyCPU = Mutex<Double>(BusyMeter.defaultThreshold)
+    /// `[Idle] CPUMeasure=processes`.
+    let processesOnly = Atomic<Bool>(false)
     /// Entries that named a workspace not (yet) known as running with that main process: tried again after the
     /// next reading of the list.
     let pending = Mutex<[JournalEntry]>([])
@@ -172,6 +174,7 @@ final class IdleDaemon: Sendable {
         controlGroups.withLock { $0 = groups }
         let config = StudioConfig.loadOrDefaults(file: settings.configFile, dropInDirectory: settings.configDropIns)
         busyCPU.withLock { $0 = config.0.busyCPU }
+        processesOnly.store(config.0.cpuMeasure == "processes", ordering: .relaxed)
         if let error = config.1 { logger.warning("the configuration is broken, using [Idle] defaults: \(error)") }
         ledger.withLock { $0.update(running: running) }
         stopping.withLock { stopping in
@@ -201,7 +204,8 @@ final class IdleDaemon: Sendable {
         let threshold = busyCPU.withLock { $0 }
         let units = ledger.withLock { Array($0.workspaces.keys) }
         for unit in units {
-            let usage = groups[unit].flatMap { CgroupCounters.cpuUsage(controlGroup: $0) }
+            let processesOnly = processesOnly.load(ordering: .relaxed)
+            let usage = groups[unit].flatMap { CgroupCounters.cpuUsage(controlGroup: $0, processesOnly: processesOnly) }
             if let usage { measures.withLock { $0[unit] = usage.measure } }
             let change = ledger.withLock { $0.sample(unit: unit, time: now, cpuNanoseconds: usage?.nanoseconds, threshold: threshold) }
             switch change {

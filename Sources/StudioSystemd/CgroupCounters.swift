@@ -33,10 +33,12 @@ extension CgroupCounters {
     }
 
     /// CPU nanoseconds the unit in `group` used so far, and how that was read; nil when the group is not there.
-    /// Tries cgroup v2's counter (unified or hybrid layout) first, then the unit's processes.
-    public static func cpuUsage(controlGroup group: String, root: String = "/sys/fs/cgroup", proc: String = "/proc") -> (nanoseconds: UInt64, measure: CPUMeasure)? {
+    /// Tries cgroup v2's counter (unified or hybrid layout) first, unless `processesOnly`, then the unit's processes.
+    public static func cpuUsage(
+        controlGroup group: String, processesOnly: Bool = false, root: String = "/sys/fs/cgroup", proc: String = "/proc"
+    ) -> (nanoseconds: UInt64, measure: CPUMeasure)? {
         guard group.hasPrefix("/"), !group.contains("/../"), !group.hasSuffix("/..") else { return nil }
-        for hierarchy in [root, root + "/unified"] {
+        for hierarchy in processesOnly ? [] : [root, root + "/unified"] {
             guard let data = FileManager.default.contents(atPath: hierarchy + group + "/cpu.stat") else { continue }
             for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
                 let fields = line.split(separator: " ")

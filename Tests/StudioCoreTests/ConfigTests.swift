@@ -150,3 +150,40 @@ import Testing
         #expect(ResourceLimits(cpus: 1e308).cpuQuotaPerSecMicroseconds == UInt64.max - 1, "never traps")
     }
 }
+
+@Suite struct IdleConfigTests {
+    func config(_ text: String) throws -> StudioConfig { try StudioConfig(file: ConfigFile(parsing: text, path: "/etc/studio/studio.conf")) }
+
+    @Test func defaultsAreTwoHoursAndATenthOfACPU() throws {
+        let config = try config("")
+        #expect(config.idleTimeoutSeconds == 7200)
+        #expect(config.busyCPU == 0.10)
+        #expect(config.cpuMeasure == "auto")
+    }
+
+    @Test func valuesAsAdminsWriteThem() throws {
+        let config = try config("[Idle]\nTimeout=30min\nBusyCPU=25%\nCPUMeasure=processes\n")
+        #expect(config.idleTimeoutSeconds == 1800)
+        #expect(config.busyCPU == 0.25)
+        #expect(config.cpuMeasure == "processes")
+        #expect(try self.config("[Idle]\nTimeout=0\nBusyCPU=0.5\n").idleTimeoutSeconds == 0)
+        #expect(try self.config("[Idle]\nBusyCPU=0.5\n").busyCPU == 0.5)
+    }
+
+    @Test func badValuesNameTheLineAndWhatToWrite() {
+        #expect(throws: ConfigError(path: "/etc/studio/studio.conf", line: 2, message: "Timeout=30s is out of range; write 0 (never) or from 1min to 365d")) {
+            try config("[Idle]\nTimeout=30s\n")
+        }
+        #expect(throws: ConfigError(path: "/etc/studio/studio.conf", line: 2, message: "BusyCPU=lots is not a share of CPU; write e.g. 10% (of one CPU) or 0.1")) {
+            try config("[Idle]\nBusyCPU=lots\n")
+        }
+        #expect(throws: ConfigError.self) { try config("[Idle]\nBusyCPU=0%\n") }
+        #expect(throws: ConfigError.self) { try config("[Idle]\nCPUMeasure=psychic\n") }
+    }
+
+    @Test func aTemplatesTimeoutIsCheckedTheSameWay() throws {
+        let file = try ConfigFile(parsing: "[Idle]\nTimeout=45min\n", path: "/t.conf")
+        #expect(try Template(name: "t", file: file).idleTimeoutSeconds == 2700)
+        #expect(throws: ConfigError.self) { try Template(name: "t", file: ConfigFile(parsing: "[Idle]\nTimeout=5s\n", path: "/t.conf")) }
+    }
+}

@@ -25,6 +25,8 @@ import Testing
         let usage = try #require(CgroupCounters.cpuUsage(controlGroup: group, root: root.path + "/cgroup", proc: root.path + "/proc"))
         #expect(usage.nanoseconds == 2_500_000_000)
         #expect(usage.measure == .cgroup)
+        let processes = try #require(CgroupCounters.cpuUsage(controlGroup: group, processesOnly: true, root: root.path + "/cgroup", proc: root.path + "/proc"))
+        #expect(processes.measure == .processes, "[Idle] CPUMeasure=processes")
     }
 
     @Test func withoutCgroupV2TheProcessesAreSummed() throws {
