@@ -123,10 +123,7 @@ final class IdleDaemon: Sendable {
             case .lifecycle: refreshWanted.store(true, ordering: .relaxed)
             case .unverified: unverified.append(entry)
             case .ignored(let why) where entry[ActivityRecord.eventField] == ActivityRecord.event:
-                logger.notice("ignored an activity record: \(why)", metadata: [
-                    "ignored_unit": "\(entry["_SYSTEMD_UNIT"] ?? "-")", "ignored_uid": "\(entry["_UID"] ?? "-")",
-                    "ignored_pid": "\(entry["_PID"] ?? "-")",
-                ])
+                reportIgnored(entry, why: why)
             default: break
             }
         }
@@ -188,15 +185,36 @@ final class IdleDaemon: Sendable {
         for entry in retry {
             let time = Double(entry.realtimeMicroseconds) / 1_000_000
             if case .unverified = ledger.withLock({ $0.ingest(entry.fields, time: time) }) {
-                logger.notice("ignored an activity record: not written by the main process of a running workspace's unit", metadata: [
-                    "ignored_unit": "\(entry["_SYSTEMD_UNIT"] ?? "-")", "ignored_uid": "\(entry["_UID"] ?? "-")",
-                    "ignored_pid": "\(entry["_PID"] ?? "-")",
-                ])
+                reportIgnored(entry, why: "not written by the main process of a running workspace's unit")
             }
         }
     }
 
     let controlGroups = Mutex<[String: String]>([:])
+    /// Per sender (unit and uid): when an ignored record was last logged, and how many were ignored since.
+    let ignoredLog = Mutex<[String: (at: Double, count: Int)]>([:])
+
+    /// Says that an activity record was not believed, and from whom; at most once a minute per sender, with the count,
+    /// so that a flood of forged records does not become a flood of studio-idled's own.
+    func reportIgnored(_ entry: JournalEntry, why: String) {
+        let sender = "\(entry["_SYSTEMD_UNIT"] ?? "-") \(entry["_UID"] ?? "-")"
+        let now = Self.now()
+        let count: Int? = ignoredLog.withLock { log in
+            if log.count > 1024 { log = [:] }
+            var record = log[sender] ?? (at: 0, count: 0)
+            record.count += 1
+            defer { log[sender] = record }
+            guard now - record.at >= 60 else { return nil }
+            let count = record.count
+            record = (at: now, count: 0)
+            return count
+        }
+        guard let count else { return }
+        logger.notice("ignored an activity record: \(why)\(count > 1 ? " (\(count) from this sender since the last report)" : "")", metadata: [
+            "ignored_unit": "\(entry["_SYSTEMD_UNIT"] ?? "-")", "ignored_uid": "\(entry["_UID"] ?? "-")",
+            "ignored_pid": "\(entry["_PID"] ?? "-")", "ignored_count": "\(count)",
+        ])
+    }
 
     /// Reads each running workspace's CPU time and records when work begins or ends (so that a restart knows).
     func measure(now: Double) {
