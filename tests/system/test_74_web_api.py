@@ -52,6 +52,11 @@ ECHO_APP = "/usr/local/lib/studio-test/echo-app.py"
 NOBODYS = "never-made-by-anyone"  # a workspace name nobody has
 EVIL = "http://evil.example"
 STUDIOD_SOCKET = "/run/studio/studiod.sock"
+KEEP_WS = "webkeep"  # alice's workspace for keep and the activity records (started with studioctl, not the API)
+IDLE_TIMEOUT = 2 * 3600  # studio.conf's [Idle] Timeout= default
+IDLE_UNKNOWN = {"lastActivityAt": None, "lastActivitySource": None, "lastWorkAt": None, "busy": None, "keepUntil": None,
+                "keptBy": None, "idleSince": None, "stopsAt": None, "stoppedForIdleAt": None}
+IDLE_KEYS = {"timeoutSeconds", *IDLE_UNKNOWN}
 GiB = 1024**3
 DEFAULT_LIMITS = {"memoryMaxBytes": 4 * GiB, "cpus": 2, "tasksMax": 4096}  # studio.conf's [Limits], as in test_50
 WRONG_LOGIN = {"error": {"code": "unauthorized", "message": "wrong user name or password"}}
@@ -250,6 +255,38 @@ def usage_agrees_with_systemd(machine: Machine, workspace: dict) -> None:
     assert usage["oomKills"] in (0, None), shown
 
 
+def activity_records(machine: Machine, workspace: str, since_us: int) -> list[dict]:
+    """Activity records (STUDIO_EVENT=activity) of alice's WORKSPACE since SINCE_US, whoever wrote them."""
+    return [e for e in machine.journal("STUDIO_EVENT=activity", f"STUDIO_USER={ALICE}", f"STUDIO_WORKSPACE={workspace}")
+            if int(e["__REALTIME_TIMESTAMP"]) >= since_us]
+
+
+def studiod_activity(machine: Machine, workspace: str, since_us: int) -> list[dict]:
+    """Those of them written by studiod itself: what studio-idled believes (by journald's fields, not by the
+    record's own)."""
+    studio_uid = machine.run("id", "-u", "studio").stdout.strip()
+    return [e for e in activity_records(machine, workspace, since_us)
+            if e.get("_SYSTEMD_UNIT") == "studiod.service" and e.get("_UID") == studio_uid]
+
+
+def expect_api_activity(machine: Machine, workspace: str, since_us: int, what: str) -> dict:
+    """Exactly one activity record from studiod for alice's WORKSPACE since SINCE_US, source api (one: they are
+    throttled to one per workspace and source per 30 s)."""
+    try:
+        records = poll(lambda: studiod_activity(machine, workspace, since_us), 10,
+                       f"an activity record from studiod.service for {ALICE}/{workspace} after {what}")
+    except AssertionError as e:
+        shown = activity_records(machine, workspace, since_us)
+        raise AssertionError(f"{e}\nactivity records of {workspace}:\n" + "\n".join(map(show_entry, shown))) from None
+    time.sleep(1)  # a second one would have come with the first
+    records = studiod_activity(machine, workspace, since_us)
+    assert len(records) == 1, "\n".join(map(show_entry, records))
+    e = records[0]
+    assert (e.get("STUDIO_SOURCE"), e.get("STUDIO_USER"), e.get("STUDIO_WORKSPACE"), e.get("SYSLOG_IDENTIFIER")) == (
+        "api", ALICE, workspace, "studiod"), show_entry(e)
+    return e
+
+
 def audit_entries(machine: Machine, event: str, since_us: int) -> list[dict]:
     return [e for e in machine.journal("STUDIO_AUDIT=1", f"STUDIO_EVENT={event}")
             if int(e["__REALTIME_TIMESTAMP"]) >= since_us]
@@ -276,7 +313,7 @@ def passwords(machine: Machine, users, since_us) -> dict[str, str]:
 def cleanup(machine: Machine):
     """Whatever a failed test left: the workspaces this file makes."""
     yield
-    for user, name in [(ALICE, n) for n in (WS, APP_WS, "webidle", "csrf-target", "csrf-host", "csrf-probe")] + [
+    for user, name in [(ALICE, n) for n in (WS, APP_WS, KEEP_WS, "webidle", "csrf-target", "csrf-host", "csrf-probe")] + [
             (BOB, APP_WS)]:
         machine.studioctl(user, "delete", name)
 
@@ -495,6 +532,8 @@ def test_workspace_lifecycle(machine: Machine, alice_web: Browser, users):
                 "terminals": [], "apps": []}
     assert {k: created.get(k) for k in expected} == expected, r
     assert abs(parse_time(created["createdAt"]) - now()) < datetime.timedelta(minutes=2), r
+    assert created["idle"] == {"timeoutSeconds": IDLE_TIMEOUT, **IDLE_UNKNOWN}, (
+        f"a workspace never started: the timeout in force ([Idle] Timeout= 2h) and nothing else: {r!r}")
     assert machine.run("stat", "-c", "%U:%G %F", directory).stdout.strip() == f"{ALICE}:{ALICE} directory"
     assert machine.unit(unit).get("ActiveState") != "active", "create must not start it"
 
@@ -506,7 +545,8 @@ def test_workspace_lifecycle(machine: Machine, alice_web: Browser, users):
     r = alice_web.get(ws_path(WS))
     assert r.status == 200 and r.json() == created, r
 
-    # Start: running, with systemd's figures.
+    # Start: running, with systemd's figures; an activity record from studiod.
+    started_us = int(time.time() * 1_000_000)
     r = alice_web.post(ws_path(WS, "/start"))
     assert r.status == 200, r
     started = r.json()
@@ -515,6 +555,9 @@ def test_workspace_lifecycle(machine: Machine, alice_web: Browser, users):
     assert abs(parse_time(started["startedAt"]) - now()) < datetime.timedelta(minutes=2), r
     assert is_number(started["uptimeSeconds"]) and 0 <= started["uptimeSeconds"] < 120, r
     usage_agrees_with_systemd(machine, alice_web.get(ws_path(WS)).json())
+    assert set(started["idle"]) == IDLE_KEYS and started["idle"]["timeoutSeconds"] == IDLE_TIMEOUT, r
+    assert (started["idle"]["keepUntil"], started["idle"]["stoppedForIdleAt"]) == (None, None), r
+    expect_api_activity(machine, WS, started_us, "POST …/start")
     pid = machine.unit(unit)["MainPID"]
 
     # Limits: applied to the running unit at once, without a restart.
@@ -528,6 +571,26 @@ def test_workspace_lifecycle(machine: Machine, alice_web: Browser, users):
         expect_error(alice_web.patch(ws_path(WS), {"limits": bad}), 400, "bad_request")
     assert alice_web.get(ws_path(WS)).json()["limits"] == {"memoryMaxBytes": GiB, "cpus": 0.5, "tasksMax": 1000}
     assert machine.unit(unit)["MemoryMax"] == str(GiB), "a refused change must leave the unit as it was"
+
+    # The idle timeout: the workspace's own, alone or with limits; 0 is never; out of range or nothing is a 400.
+    r = alice_web.patch(ws_path(WS), {"idleTimeoutSeconds": 5400})
+    assert r.status == 200, r
+    assert (r.json()["idle"]["timeoutSeconds"], r.json()["limits"]) == (5400, {"memoryMaxBytes": GiB, "cpus": 0.5,
+                                                                            "tasksMax": 1000}), r
+    assert alice_web.get(ws_path(WS)).json()["idle"]["timeoutSeconds"] == 5400
+    r = alice_web.patch(ws_path(WS), {"limits": {"tasksMax": 999}, "idleTimeoutSeconds": 0})
+    assert r.status == 200, r
+    assert (r.json()["idle"]["timeoutSeconds"], r.json()["idle"]["stopsAt"], r.json()["limits"]["tasksMax"]) == (
+        0, None, 999), f"0: never stopped for idleness, so no stopsAt: {r!r}"
+    assert machine.unit(unit)["TasksMax"] == "999"
+    for bad in ({"idleTimeoutSeconds": 5}, {"idleTimeoutSeconds": 59}, {"idleTimeoutSeconds": -1},
+                {"idleTimeoutSeconds": 365 * 86400 + 1}, {"idleTimeoutSeconds": "2h"}, {}, {"limits": {}}, {"idleTimeoutSeconds": None}):
+        r = alice_web.patch(ws_path(WS), bad)
+        expect_error(r, 400, "bad_request")
+        if bad in ({}, {"limits": {}}):
+            assert "idleTimeoutSeconds" in r.error_message and "limits" in r.error_message, (
+                f"the message should say what may be changed: {r!r}")
+    assert alice_web.get(ws_path(WS)).json()["idle"]["timeoutSeconds"] == 0, "a refused change must change nothing"
 
     # Restart: a new process, the same limits.
     r = alice_web.post(ws_path(WS, "/restart"))
@@ -612,11 +675,93 @@ def test_logs_of_a_workspace(alice_web: Browser, app_workspace):
     assert {"time", "priority", "identifier", "message"} <= set(entry), entry
 
 
+# --- Idleness: keep and activity records ------------------------------------------------------------------------------
+
+def test_keep_and_what_writes_activity_records(machine: Machine, alice_web: Browser, bob_web: Browser, since_us):
+    """Keep holds a running workspace up; an API action on a workspace is an activity record from studiod, a GET
+    never is (a forgotten dashboard tab polling the list must not keep a workspace up)."""
+    r = alice_web.post("/api/v1/workspaces", {"name": KEEP_WS})
+    assert r.status == 201, r
+    try:
+        # Not running: no keep.
+        expect_error(alice_web.post(ws_path(KEEP_WS, "/keep"), {"seconds": 3600}), 409, "conflict")
+        p = machine.studioctl(ALICE, "start", KEEP_WS)  # not through studiod: it writes no record
+        assert p.returncode == 0, explain(p)
+        gets_us = int(time.time() * 1_000_000)
+        for path in ("/api/v1/workspaces", ws_path(KEEP_WS), ws_path(KEEP_WS, "/logs?lines=3"),
+                     ws_path(KEEP_WS, "/terminals"), "/api/v1/templates", "/api/v1/session"):
+            for _ in range(3):
+                assert alice_web.get(path).status == 200, path
+        time.sleep(2)
+        assert studiod_activity(machine, KEEP_WS, since_us) == [], (
+            "GETs (and create, and studioctl start) must write no activity record from studiod:\n"
+            + "\n".join(map(show_entry, studiod_activity(machine, KEEP_WS, since_us))))
+
+        # Keep for 3 h (longer than the 2 h timeout, so the keep is what holds it): keepUntil is now + 10800,
+        # rounded up to the second.
+        before = time.time()
+        r = alice_web.post(ws_path(KEEP_WS, "/keep"), {"seconds": 10800})
+        after = time.time()
+        assert r.status == 200, r
+        view = r.json()
+        assert (view["name"], view["state"]) == (KEEP_WS, "running"), r
+        kept = parse_time(view["idle"]["keepUntil"]).timestamp()
+        assert int(before) + 10800 <= kept <= after + 10801, f"keepUntil should be now + 10800 s: {r!r}"
+        assert set(view["idle"]) == IDLE_KEYS and view["idle"]["timeoutSeconds"] == IDLE_TIMEOUT, r
+        if view["idle"]["keptBy"] is not None:  # studio-idled has looked: the keep is what holds it now
+            assert (view["idle"]["keptBy"], view["idle"]["stopsAt"]) == ("keep", view["idle"]["keepUntil"]), r
+        expect_api_activity(machine, KEEP_WS, gets_us, "POST …/keep")
+
+        # Out of range, or not a number of seconds: 400, and the keep stays.
+        for bad in ({"seconds": -1}, {"seconds": 30 * 86400 + 1}, {"seconds": "1h"}, {}, {"seconds": None}):
+            expect_error(alice_web.post(ws_path(KEEP_WS, "/keep"), bad), 400, "bad_request")
+        expect_error(alice_web.post(ws_path(KEEP_WS, "/keep"), data=b"[]",
+                                    headers={"Content-Type": "application/json"}), 400, "bad_request")
+
+        # Nobody's and bob's: the same 404; bob's keep changes nothing of alice's.
+        expect_error(alice_web.post(ws_path(NOBODYS, "/keep"), {"seconds": 60}), 404, "not_found")
+        theirs = bob_web.post(ws_path(KEEP_WS, "/keep"), {"seconds": 60})
+        nobodys = bob_web.post(ws_path(NOBODYS, "/keep"), {"seconds": 60})
+        expect_error(theirs, 404, "not_found")
+        assert theirs.error_message.replace(KEEP_WS, "NAME") == nobodys.error_message.replace(NOBODYS, "NAME"), (
+            f"bob can tell alice's workspace from a name nobody has:\n{theirs!r}\n{nobodys!r}")
+
+        # 0 ends the keep.
+        r = alice_web.post(ws_path(KEEP_WS, "/keep"), {"seconds": 0})
+        assert r.status == 200 and r.json()["idle"]["keepUntil"] is None, r
+        if r.json()["idle"]["keptBy"] is not None:
+            assert r.json()["idle"]["keptBy"] != "keep", r
+
+        # Stopped: 409 again.
+        assert alice_web.post(ws_path(KEEP_WS, "/stop")).status == 200
+        expect_error(alice_web.post(ws_path(KEEP_WS, "/keep"), {"seconds": 60}), 409, "conflict")
+        r = alice_web.get(ws_path(KEEP_WS))
+        assert r.json()["idle"] == {"timeoutSeconds": IDLE_TIMEOUT, **IDLE_UNKNOWN}, (
+            f"stopped by hand: no keep, no idle stop: {r!r}")
+    finally:
+        machine.studioctl(ALICE, "delete", KEEP_WS)
+
+
+def test_terminals_and_app_tickets_write_activity_records(machine: Machine, alice_web: Browser, app_workspace):
+    """Opening a terminal and asking for an app ticket are a person's acts (what is then typed, the agent records)."""
+    time.sleep(31)  # past the throttle of whatever came before (the fixture's start, other tests' terminals)
+    mark = int(time.time() * 1_000_000)
+    answer, ws = alice_web.terminal(APP_WS, "main")
+    assert ws is not None and answer.status == 101, answer
+    ws.close()
+    expect_api_activity(machine, APP_WS, mark, "opening a terminal")
+    time.sleep(31)
+    mark = int(time.time() * 1_000_000)
+    assert alice_web.post(ws_path(APP_WS, f"/apps/{APP}/ticket")).status == 200
+    expect_api_activity(machine, APP_WS, mark, "an app ticket")
+
+
 # --- Another user -----------------------------------------------------------------------------------------------------
 
 BOB_PROBES = [  # (method, path after /api/v1/workspaces/NAME, body)
     ("GET", "", NO_BODY), ("POST", "/start", NO_BODY), ("POST", "/stop", NO_BODY), ("POST", "/restart", NO_BODY),
-    ("PATCH", "", {"limits": {"tasksMax": 100}}), ("DELETE", "", NO_BODY), ("GET", "/logs", NO_BODY),
+    ("PATCH", "", {"limits": {"tasksMax": 100}}), ("PATCH", "", {"idleTimeoutSeconds": 600}),
+    ("POST", "/keep", {"seconds": 60}), ("DELETE", "", NO_BODY), ("GET", "/logs", NO_BODY),
     ("GET", "/terminals", NO_BODY), ("POST", f"/apps/{APP}/ticket", NO_BODY),
 ]
 
