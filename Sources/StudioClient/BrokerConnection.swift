@@ -81,9 +81,22 @@ public struct BrokerConnection: Sendable {
         }
         let request = try BrokerWire.requestLine(op, params, grant: grant, remote: remote)
         return try await channel.executeThenClose { inbound, outbound in
-            try await outbound.write(ByteBuffer(bytes: request))
+            // A broker that refuses the connection (too many of the caller's) answers and closes at once, maybe
+            // before the request is written: the answer is read all the same.
+            var writeError: (any Error)?
+            do {
+                try await outbound.write(ByteBuffer(bytes: request))
+            } catch {
+                writeError = error
+            }
             var stream = AgentStream(iterator: inbound.makeAsyncIterator(), outbound: outbound, channel: channel.channel)
-            return try await body(&stream)
+            do {
+                return try await body(&stream)
+            } catch let error as RequestError {
+                throw error
+            } catch {
+                throw writeError ?? error
+            }
         }
     }
 }

@@ -71,8 +71,9 @@ public struct IdleLedger: Sendable {
         case keep(String)
         /// A work record of studio-idled (while reading back) for this unit.
         case work(String)
-        /// The broker started, stopped, changed or deleted a workspace: the list is to be read again.
-        case lifecycle
+        /// The broker started, stopped, changed or deleted this workspace (owner and name; nil when the entry does not
+        /// say): its state is to be read again before the next entry counts.
+        case lifecycle(owner: String?, name: String?)
         /// Claims to be from a workspace this ledger does not know (yet) as running with that main process: worth
         /// trying again after reading the list again.
         case unverified
@@ -117,6 +118,20 @@ public struct IdleLedger: Sendable {
             }
         }
         workspaces = next
+    }
+
+    /// Takes one workspace's state as it is now (nil: not running, or gone), as ``update(running:)`` does for all.
+    public mutating func update(unit: String, running: Running?) {
+        guard let running else {
+            workspaces[unit] = nil
+            return
+        }
+        if var known = workspaces[unit], known.running.startedAt == running.startedAt {
+            known.running = running
+            workspaces[unit] = known
+        } else {
+            workspaces[unit] = Workspace(running: running)
+        }
     }
 
     /// Learns from one journal entry, written at `time` (seconds since the epoch). `replaying`: read back at start
@@ -177,7 +192,7 @@ public struct IdleLedger: Sendable {
             return .work(target)
         default:
             if unit == Self.brokerUnit, uid == 0, fields["STUDIO_AUDIT"] == "1", Self.lifecycleEvents.contains(event) {
-                return .lifecycle
+                return .lifecycle(owner: fields[ActivityRecord.userField], name: fields[ActivityRecord.workspaceField])
             }
             return .ignored("not an idle record")
         }

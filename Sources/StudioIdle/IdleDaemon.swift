@@ -120,6 +120,11 @@ final class IdleDaemon: Sendable {
         for entry in entries {
             let time = Double(entry.realtimeMicroseconds) / 1_000_000
             switch ledger.withLock({ $0.ingest(entry.fields, time: time) }) {
+            case .lifecycle(let owner?, let name?):
+                // Read that workspace's new state before the next entry counts: a keep or a record that follows a
+                // restart belongs to the new run.
+                await refresh(owner: owner, name: name)
+                unverified = retry(unverified)
             case .lifecycle: refreshWanted.store(true, ordering: .relaxed)
             case .unverified: unverified.append(entry)
             case .ignored(let why) where entry[ActivityRecord.eventField] == ActivityRecord.event:
@@ -151,6 +156,39 @@ final class IdleDaemon: Sendable {
         }
     }
 
+    /// Reads one workspace's state from the broker (after the broker changed it).
+    func refresh(owner: String, name: String) async {
+        do {
+            let info = try await broker.call(.status, WorkspaceTarget(owner: owner, name: name), as: WorkspaceInfo.self)
+            let running = Self.running(info)
+            ledger.withLock { $0.update(unit: info.unit, running: running) }
+            if let group = info.unitStatus?.controlGroup { controlGroups.withLock { $0[info.unit] = group } }
+            if running == nil { stopping.withLock { $0[info.unit] = nil } }
+        } catch let error as RequestError where error.code == .notFound {
+            // Deleted (or the owner is gone): the next reading of the list forgets it.
+            refreshWanted.store(true, ordering: .relaxed)
+        } catch {
+            logger.warning("cannot read \(owner)/\(name) from the broker: \(error)")
+            refreshWanted.store(true, ordering: .relaxed)
+        }
+    }
+
+    /// Tries entries that could not be verified again; those still unverified are returned.
+    func retry(_ entries: [JournalEntry]) -> [JournalEntry] {
+        entries.filter { entry in
+            let time = Double(entry.realtimeMicroseconds) / 1_000_000
+            if case .unverified = ledger.withLock({ $0.ingest(entry.fields, time: time) }) { return true }
+            return false
+        }
+    }
+
+    static func running(_ info: WorkspaceInfo) -> IdleLedger.Running? {
+        guard info.state == "running", let status = info.unitStatus, let started = status.activeEnterRealtimeMicroseconds else { return nil }
+        return IdleLedger.Running(
+            owner: info.definition.identity.owner, name: info.definition.identity.name.rawValue, unit: info.unit,
+            timeoutSeconds: info.idleTimeoutSeconds, startedAt: Double(started) / 1_000_000, mainPID: status.mainPID)
+    }
+
     /// Reads the running workspaces from the broker (when asked, due, or forced), then tries the pending entries.
     func refresh(force: Bool) async throws {
         let now = Self.now()
@@ -161,12 +199,7 @@ final class IdleDaemon: Sendable {
         refreshWanted.store(false, ordering: .relaxed)
         lastRefresh.withLock { $0 = now }
         let list = try await broker.call(.list, ListParams(all: true), as: WorkspaceList.self)
-        let running = list.workspaces.compactMap { info -> IdleLedger.Running? in
-            guard info.state == "running", let status = info.unitStatus, let started = status.activeEnterRealtimeMicroseconds else { return nil }
-            return IdleLedger.Running(
-                owner: info.definition.identity.owner, name: info.definition.identity.name.rawValue, unit: info.unit,
-                timeoutSeconds: info.idleTimeoutSeconds, startedAt: Double(started) / 1_000_000, mainPID: status.mainPID)
-        }
+        let running = list.workspaces.compactMap(Self.running)
         let groups = Dictionary(list.workspaces.compactMap { info in info.unitStatus?.controlGroup.map { (info.unit, $0) } }) { a, _ in a }
         controlGroups.withLock { $0 = groups }
         let config = StudioConfig.loadOrDefaults(file: settings.configFile, dropInDirectory: settings.configDropIns)
@@ -182,11 +215,8 @@ final class IdleDaemon: Sendable {
             defer { pending = [] }
             return pending
         }
-        for entry in retry {
-            let time = Double(entry.realtimeMicroseconds) / 1_000_000
-            if case .unverified = ledger.withLock({ $0.ingest(entry.fields, time: time) }) {
-                reportIgnored(entry, why: "not written by the main process of a running workspace's unit")
-            }
+        for entry in self.retry(retry) {
+            reportIgnored(entry, why: "not written by the main process of a running workspace's unit")
         }
     }
 

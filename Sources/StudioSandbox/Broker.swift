@@ -136,7 +136,7 @@ public struct Broker: Sendable {
         case .stop: return answer(try await service.stop(params(StopParams.self), caller: caller))
         case .restart: return answer(try await service.restart(params(WorkspaceTarget.self), caller: caller))
         case .delete: return answer(try await service.delete(params(WorkspaceTarget.self), caller: caller))
-        case .status: return answer(try await service.status(params(WorkspaceTarget.self), caller: caller))
+        case .status: return answer(try await service.status(params(WorkspaceTarget.self), caller: caller, purpose: .status))
         case .list: return answer(try await service.list(params(ListParams.self), caller: caller))
         case .set: return answer(try await service.set(params(SetParams.self), caller: caller))
         case .keep: return answer(try await service.keep(params(KeepParams.self), caller: caller))

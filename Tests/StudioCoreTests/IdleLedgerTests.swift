@@ -105,8 +105,9 @@ import Testing
 
     @Test func brokerLifecycleEntriesAskForTheListAgain() {
         var ledger = ledger()
-        let start = ["STUDIO_EVENT": "workspace-start", "_SYSTEMD_UNIT": "studio-sandbox.service", "_UID": "0", "STUDIO_AUDIT": "1"]
-        #expect(ledger.ingest(start, time: 1100) == .lifecycle)
+        let start = ["STUDIO_EVENT": "workspace-start", "_SYSTEMD_UNIT": "studio-sandbox.service", "_UID": "0", "STUDIO_AUDIT": "1",
+                     "STUDIO_USER": "alice", "STUDIO_WORKSPACE": "web"]
+        #expect(ledger.ingest(start, time: 1100) == .lifecycle(owner: "alice", name: "web"))
         var forged = start
         forged["_UID"] = "1000"
         forged["_SYSTEMD_UNIT"] = "session-3.scope"
@@ -127,6 +128,19 @@ import Testing
         ledger.update(running: [restarted])
         #expect(ledger.workspaces[Self.unit]?.lastActivity == nil)
         ledger.update(running: [])
+        #expect(ledger.workspaces.isEmpty)
+    }
+
+    @Test func oneWorkspaceAtATime() {
+        var ledger = ledger()
+        ledger.ingest(activity(), time: 1100)
+        ledger.update(unit: Self.unit, running: Self.running)
+        #expect(ledger.workspaces[Self.unit]?.lastActivity == 1100, "the same run keeps what was learned")
+        var restarted = Self.running
+        restarted.startedAt = 1200
+        ledger.update(unit: Self.unit, running: restarted)
+        #expect(ledger.workspaces[Self.unit]?.lastActivity == nil, "a new run starts afresh")
+        ledger.update(unit: Self.unit, running: nil)
         #expect(ledger.workspaces.isEmpty)
     }
 

@@ -6,22 +6,27 @@ import StudioStore
 import Testing
 @testable import StudioSandbox
 
-/// Who may ask the broker what: studio-idled may only stop (and must say why), values out of range are refused
+/// Who may ask the broker what: studio-idled may only list, look at and stop (and must say why), values out of range are refused
 /// where they enter, names that are no names never reach a lookup or the audit trail, template secrets stay secret.
 extension WorkspaceBrokerTests {
     var idled: PeerCredentials { PeerCredentials(pid: 7, uid: 999_998, gid: 999_998) }
 
-    @Test func studioIdledMayOnlyStopAndMustSayWhy() async throws {
+    @Test func studioIdledMayOnlyListLookAndStopAndMustSayWhy() async throws {
         _ = try await call("start", ["name": "web", "projectDirectory": project])
-        for op in ["start", "create", "restart", "delete", "status", "list", "logs", "templates", "set"] {
+        for op in ["start", "create", "restart", "delete", "list", "logs", "templates", "set", "keep"] {
             var params: [String: Any] = ["owner": me.name, "name": "web"]
             if op == "set" { params["limits"] = ["memoryMaxBytes": 1 << 30] }
+            if op == "keep" { params["seconds"] = 3600 }
             if op == "create" || op == "start" { params["projectDirectory"] = project }
             let (ok, error) = try await call(op, params, as: idled)
             #expect(!ok, "\(op)")
             #expect(error["code"] as? String == "forbidden", "\(op): \(error)")
         }
         #expect(units.units.count == 1, "still running after everything studio-idled may not do")
+        let (looked, info) = try await call("status", ["owner": me.name, "name": "web"], as: idled)
+        #expect(looked, "\(info)")
+        let (listed, all) = try await call("list", ["all": true], as: idled)
+        #expect(listed, "\(all)")
 
         let (noReason, error) = try await call("stop", ["owner": me.name, "name": "web"], as: idled)
         #expect(!noReason)

@@ -3,8 +3,8 @@ import StudioNet
 
 /// Decides, from the kernel's word on who is calling, whose workspaces a request may touch.
 ///
-/// Root may act for anyone. studio-idled (its own system user) may only list everyone's workspaces and stop one,
-/// and must say why.
+/// Root may act for anyone. studio-idled (its own system user) may only list everyone's workspaces, look at one and
+/// stop one, and must say why it stops.
 /// studiod (the `studio` user) may act for a user only with a login grant the broker itself issued after PAM said
 /// yes; the login that issues grants is part of the web UI, so until then studiod is refused. Anyone else may act
 /// only on their own workspaces, and only if theirs is a regular login account (``AccountPolicy``).
@@ -17,8 +17,10 @@ struct Authorizer: Sendable {
     enum Purpose: Sendable {
         /// create, start, restart, set: programs will run as the owner.
         case start
-        /// stop: the one thing studio-idled may ask.
+        /// stop: what studio-idled is for.
         case stop
+        /// status: studio-idled reads one workspace's state after the broker changed it.
+        case status
         /// Anything else: status, list, delete, logs.
         case other
     }
@@ -44,8 +46,8 @@ struct Authorizer: Sendable {
             return account
         }
         if caller.uid == idledUID {
-            guard purpose == .stop else {
-                throw BrokerError.forbidden("studio-idled may only stop workspaces")
+            guard purpose == .stop || purpose == .status else {
+                throw BrokerError.forbidden("studio-idled may only list, look at and stop workspaces")
             }
             guard let requested else {
                 throw BrokerError.badRequest("studio-idled must name the workspace's owner")

@@ -114,8 +114,10 @@ struct WorkspaceService: Sendable {
         }
     }
 
-    func status(_ target: WorkspaceTarget, caller: PeerCredentials) async throws -> WorkspaceInfo {
-        let (owner, name) = try await resolve(target, caller: caller, event: nil)
+    /// The workspace's state. `purpose`: `.status` for the `status` request itself (studio-idled may ask it), `.other`
+    /// when another request (logs, connect) looks the workspace up.
+    func status(_ target: WorkspaceTarget, caller: PeerCredentials, purpose: Authorizer.Purpose = .other) async throws -> WorkspaceInfo {
+        let (owner, name) = try await resolve(target, caller: caller, event: nil, purpose: purpose)
         return try await info(await require(owner, name), settings: try? await loadSettings())
     }
 
