@@ -192,13 +192,15 @@
     }
     if (!idle.timeoutSeconds) return { text: 'Never stopped for idleness', tone: '' };
     var parts = [];
-    if (idle.stopsAt) {
-      parts.push('Stops at ' + formatClock(idle.stopsAt) + ' if idle');
-    } else {
-      parts.push('Stops after ' + formatSpan(idle.timeoutSeconds) + ' idle');
-    }
     var keptNow = idle.keepUntil && new Date(idle.keepUntil).getTime() > Date.now();
-    if (keptNow) parts.push('kept until ' + formatClock(idle.keepUntil));
+    if (idle.stopsAt && idle.keptBy === 'keep') {
+      parts.push('Kept until ' + formatClock(idle.stopsAt) + ', then stopped if idle');
+    } else {
+      parts.push(idle.stopsAt ? 'Stops at ' + formatClock(idle.stopsAt) + ' if idle'
+        : 'Stops after ' + formatSpan(idle.timeoutSeconds) + ' idle');
+      // A keep shorter than what holds it anyway, or one studio-idled has not seen yet.
+      if (keptNow) parts.push('kept until ' + formatClock(idle.keepUntil));
+    }
     if (idle.busy) {
       parts.push('busy now (CPU work)');
     } else if (idle.keptBy === 'work' && idle.lastWorkAt) {

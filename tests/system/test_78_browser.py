@@ -50,7 +50,7 @@ ITEM = f'[data-workspace="{WS}"]'
 
 # Every view the tests take a screenshot of (ARTIFACTS/screenshots/NAME.png), in order.
 VIEWS = {"01-login", "02-dashboard", "03-created", "04-running", "05-terminal", "06-terminal-reloaded", "07-logs",
-         "08-app", "09-phone-login", "10-phone-dashboard", "11-phone-terminal", "12-logged-out"}
+         "08-app", "08b-idle-kept", "08c-settings", "09-phone-login", "10-phone-dashboard", "11-phone-terminal", "12-logged-out"}
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844, "mobile": True, "pixel_ratio": 3.0}
 
@@ -387,6 +387,91 @@ def test_desktop_workspace_terminal_logs_and_app(desktop: Browser):
         b.driver.switch_to.window(main)
 
 
+def workspace_view(b: Browser) -> dict[str, Any]:
+    r = b.fetch(f"/api/v1/workspaces/{WS}")
+    assert r["status"] == 200, f"GET /api/v1/workspaces/{WS}: {r}"
+    return json.loads(r["body"])
+
+
+def clock(b: Browser, iso: str) -> str:
+    """An API time on the browser's local clock, as the dashboard says it: HH:MM today, "Wed HH:MM" another day of
+    this week (a keep of a few hours at night ends tomorrow)."""
+    return b.js("""const t = new Date(arguments[0]), today = new Date();
+        const hhmm = String(t.getHours()).padStart(2, '0') + ':' + String(t.getMinutes()).padStart(2, '0');
+        if (t.toDateString() === today.toDateString()) return hhmm;
+        return ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][t.getDay()] + ' ' + hhmm;""", iso)
+
+
+def idle_text(b: Browser) -> str:
+    return b.text(f"{ITEM} .ws-idle .idle-text") or ""
+
+
+def expected_stop_phrase(b: Browser, idle: dict[str, Any], timeout: str) -> str:
+    """How the idle line begins: the deadline when studio-idled has given one, else the timeout in force."""
+    return f"Stops at {clock(b, idle['stopsAt'])} if idle" if idle["stopsAt"] else f"Stops after {timeout} idle"
+
+
+def test_idle_line_keep_and_the_idle_timeout_setting(desktop: Browser):
+    b = desktop
+    need_login(b)
+    go_home(b)
+    b.wait(lambda: state_of(b) == "running", 20, f"{ITEM} running (the test before made and started it)")
+
+    # The idle line: when it stops if nothing happens ([Idle] Timeout= 2h in force).
+    view = workspace_view(b)
+    assert view["idle"]["timeoutSeconds"] == 7200, view["idle"]
+    b.wait(lambda: idle_text(b).startswith(expected_stop_phrase(b, workspace_view(b)["idle"], "2 h")), 10,
+           lambda: f"the idle line to start with {expected_stop_phrase(b, workspace_view(b)['idle'], '2 h')!r}; "
+                   f"it says {idle_text(b)!r}")
+    assert "kept until" not in idle_text(b).lower(), idle_text(b)
+    assert not b.displayed(f'{ITEM} [data-action="keep"][data-seconds="0"]'), "End keep shown without a keep"
+
+    # Keep for 3 h: the API has the keep, the line says until when, and End keep appears.
+    click(b, f'{ITEM} [data-action="keep"][data-seconds="10800"]')
+    # 3 h is longer than the 2 h timeout: once studio-idled has seen the keep, the keep is what holds it.
+    # (studio-idled checks every 5 s; 30 s leaves room on a loaded test machine.)
+    kept = b.wait(lambda: (lambda idle: idle if idle["keptBy"] == "keep" else None)(workspace_view(b)["idle"]), 30,
+                  lambda: f"keptBy 'keep' in the API: {workspace_view(b)['idle']}")
+    assert kept["stopsAt"] == kept["keepUntil"], kept
+    want = f"Kept until {clock(b, kept['keepUntil'])}, then stopped if idle"
+    b.wait(lambda: idle_text(b).startswith(want), 5, lambda: f"the idle line to say {want!r}; it says {idle_text(b)!r}")
+    assert b.displayed(f'{ITEM} [data-action="keep"][data-seconds="0"]'), f"no End keep button\n{b.describe()}"
+    b.screenshot("08b-idle-kept")
+
+    # End keep: gone from the API and the line.
+    click(b, f'{ITEM} [data-action="keep"][data-seconds="0"]')
+    # (studio-idled reads the end from the journal, so GET shows it within its check interval of 5 s.)
+    b.wait(lambda: workspace_view(b)["idle"]["keepUntil"] is None and "kept until" not in idle_text(b).lower() and
+           not b.displayed(f'{ITEM} [data-action="keep"][data-seconds="0"]'), 15,
+           lambda: f"the keep to end in the API and on the page (the idle line says {idle_text(b)!r})")
+
+    # The idle timeout in the settings dialog: shown as 2h, set to 90min.
+    click(b, f'{ITEM} [data-action="limits"]')
+    b.wait_displayed("#limits-dialog #limits-idle", 5, "the idle timeout field in the settings dialog")
+    assert b.find("#limits-idle").get_attribute("value") == "2h", b.find("#limits-idle").get_attribute("value")
+    field = b.find("#limits-idle")
+    field.clear()
+    field.send_keys("90min")
+    b.screenshot("08c-settings")
+    b.find("#limits-submit").click()
+    b.wait(lambda: not b.displayed("#limits-dialog"), 10, lambda: f"the dialog to close (#error: {b.text('#error')!r})")
+    assert workspace_view(b)["idle"]["timeoutSeconds"] == 5400
+    b.wait(lambda: idle_text(b).startswith(expected_stop_phrase(b, workspace_view(b)["idle"], "1 h 30 min")), 10,
+           lambda: f"the idle line after the new timeout; it says {idle_text(b)!r}")
+
+    # A bad timeout is refused in the page, with a message, and nothing is sent.
+    click(b, f'{ITEM} [data-action="limits"]')
+    b.wait_displayed("#limits-dialog #limits-idle", 5, "the settings dialog again")
+    assert b.find("#limits-idle").get_attribute("value") == "90min"
+    field = b.find("#limits-idle")
+    field.clear()
+    field.send_keys("soon")
+    b.find("#limits-submit").click()
+    b.wait(lambda: "is not a time span" in (b.text("#error") or ""), 5, "the dialog's message about the timeout")
+    b.find("#limits-cancel").click()
+    assert workspace_view(b)["idle"]["timeoutSeconds"] == 5400
+
+
 def test_phone_login_workspace_and_terminal_fit_the_screen(proxy, console, studio_web, alice_password):
     b = Browser("phone", proxy, console, SCREENSHOTS, **PHONE)
     try:
@@ -398,6 +483,8 @@ def test_phone_login_workspace_and_terminal_fit_the_screen(proxy, console, studi
         log_in(b, ALICE, PASSWORD)
         b.wait(lambda: state_of(b) == "running", 20,
                f"{ITEM} running (test_desktop_workspace_terminal_logs_and_app made and started it)")
+        click(b, f'{ITEM} [data-action="keep"][data-seconds="3600"]')  # so that the picture has a keep
+        b.wait(lambda: "kept until" in (b.text(f"{ITEM} .ws-idle .idle-text") or "").lower(), 10, "the keep on the phone")
         fits_screen(b)
         b.screenshot("10-phone-dashboard")
 
