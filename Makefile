@@ -41,9 +41,10 @@ demo: deb
 demo-stop:
 	tests/system/testbed.sh down studio-demo
 
-# Figures with their peers, measured in one run in a throwaway machine (not part of the tests).
+# Figures beside their peers (issue 11), measured in one run in a throwaway machine (not part of the tests);
+# BENCH_ARGS="--only web,terminal --rounds 5" for some of them (bench/run.sh --help).
 bench: deb
-	bench/run.sh $(DEB)
+	bench/run.sh $(BENCH_ARGS) $(DEB)
 
 clean:
 	rm -rf .build .build-release out

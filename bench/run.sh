@@ -1,76 +1,134 @@
 #!/bin/bash
-# Benchmarks, run on purpose (`sudo make bench`), never inside the test suite. Boots a throwaway machine with the
-# .deb installed and prints figures with their peer measured in the same run:
-#   - studioctl start / stop of a workspace (a transient unit with limits, Type=notify, agent ready)
-#     vs systemd-run --wait true and systemd-run -p Type=notify (the floor: systemd's own transient units);
-#   - studiod's first byte when socket-activated cold, and warm;
-#   - the dashboard's first page cold and warm, a login through PAM, a terminal keystroke to its echo
-#     (bench/web_probe.py).
+# Benchmarks against the peers (issue 11), run on purpose (`sudo make bench`), never inside the test suite.
+# Boots a throwaway machine (tests/system/testbed.sh, machine studio-bench), installs the .deb and the peers
+# (Debian's cockpit-ws, cockpit-system, nginx, and wrk, with apt inside the machine), runs the probes there
+# (bench/probe_*.py, as root; each figure beside its peer, interleaved round by round), prints one table and, after a
+# run of every part, writes it to docs/benchmarks.md with the machine it ran on.
+#
+# usage: bench/run.sh [--only PART,...] [--rounds N] [--scale N] [--no-doc] [--keep] DEB
+#   parts: web (cold start, logins), workspace (start to a usable terminal), terminal (keystroke, throughput,
+#          memory), apps (the app proxy under wrk), scale (N workspaces idle-stopped; default 200)
+#   --rounds N   repetitions of each timed figure (default 20; keystrokes 10×N)
+#   --keep       leave the machine up afterwards (to look at it; tests/system/testbed.sh down studio-bench)
+# The machine shares the host's network (ports 7080, 7081, 9090, 8088, 8089): run it under the testbed lock, e.g.
+#   flock /tmp/studio-testbed.lock bench/run.sh out/studio_0.1.0-1_amd64.deb
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-tb="$here/../tests/system/testbed.sh"
-deb=${1:?usage: bench/run.sh DEB [ROUNDS]}
-rounds=${2:-20}
+repo=$(cd "$here/.." && pwd)
+tb="$repo/tests/system/testbed.sh"
 name=studio-bench
+parts=web,workspace,terminal,apps,scale
+rounds=20 scale=200 doc=yes keep=no
+while (($#)); do
+    case $1 in
+    --only) parts=$2; doc=no; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --scale) scale=$2; shift 2 ;;
+    --no-doc) doc=no; shift ;;
+    --keep) keep=yes; shift ;;
+    -h | --help) sed -n '2,/^set -e/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
+    -*) echo "bench: unknown option $1" >&2; exit 2 ;;
+    *) break ;;
+    esac
+done
+deb=${1:?usage: bench/run.sh [--only PART,...] [--rounds N] [--scale N] [--no-doc] DEB}
+[[ -f $deb ]] || { echo "bench: no such .deb: $deb" >&2; exit 1; }
+[[ $rounds == 20 && $scale == 200 ]] || doc=no   # docs/benchmarks.md holds full runs only
+has() { [[ ,$parts, == *,$1,* ]]; }
+say() { printf 'bench: %s\n' "$*" >&2; }
+
+results=$repo/out/bench
+mkdir -p "$results"
+tsv=$results/results.tsv
+: >"$tsv"
+started=$SECONDS
 
 "$tb" tree >/dev/null
 "$tb" up "$name" >/dev/null
-trap '"$tb" down "$name" >/dev/null 2>&1 || true' EXIT
+if [[ $keep == yes ]]; then
+    say "the machine stays up (--keep): tests/system/testbed.sh down $name"
+else
+    trap '"$tb" down "$name" >/dev/null 2>&1 || true' EXIT
+fi
+root=/var/lib/studio-testbed/machines/$name
+inside() { "$tb" exec "$name" "$@"; }
+
+say "installing Studio and the peers in $name"
 "$tb" install "$name" "$deb" >/dev/null
-"$tb" exec "$name" useradd -m -s /bin/bash bench
-"$tb" exec-as "$name" bench mkdir -p /home/bench/proj
-printf 'bench:bench-password\n' | "$tb" exec "$name" chpasswd
+# Peers from Debian's mirror (the machine shares the host's network). Their .debs are kept on the host between runs;
+# no service may start during the install (nginx's default site would take port 80 on the host).
+cache=/var/cache/studio-bench/apt
+mkdir -p "$cache"
+cp -n "$cache"/*.deb "$root/var/cache/apt/archives/" 2>/dev/null || true
+printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+chmod 0755 "$root/usr/sbin/policy-rc.d"
+inside apt-get update -q >/dev/null
+inside apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 cockpit-ws cockpit-system nginx wrk >/dev/null
+cp -n "$root"/var/cache/apt/archives/*.deb "$cache/" 2>/dev/null || true
+rm -f "$root/usr/sbin/policy-rc.d" "$root"/etc/nginx/sites-enabled/default
 
-# Each probe prints one duration in milliseconds per round; stats.py summarizes.
-"$tb" exec "$name" bash -s "$rounds" >/tmp/studio-bench.tsv <<'PROBE'
-set -eu
-rounds=$1
-# $EPOCHREALTIME without its dot is microseconds.
-ms() { local s=${1/./} e=${2/./}; printf '%d.%03d' $(((e - s) / 1000)) $(((e - s) % 1000)); }
-as_bench() { runuser -u bench -- env -C /home/bench/proj "$@"; }
-as_bench studioctl start proj >/dev/null && as_bench studioctl stop proj >/dev/null   # warm the broker
-# The sandboxing properties a workspace unit gets (UnitSpecBuilder.sandboxing).
-sandboxing=""
-for p in PrivateTmp ProtectKernelTunables ProtectKernelModules ProtectKernelLogs ProtectControlGroups ProtectClock \
-         ProtectHostname RestrictRealtime LockPersonality RestrictSUIDSGID NoNewPrivileges; do
-    sandboxing+=" -p $p=yes"
-done
-for _ in $(seq "$rounds"); do
-    s=$EPOCHREALTIME; as_bench studioctl start proj >/dev/null; e=$EPOCHREALTIME
-    printf 'studioctl start (workspace running, agent ready)\t%s\n' "$(ms "$s" "$e")"
-    s=$EPOCHREALTIME; as_bench studioctl stop proj >/dev/null; e=$EPOCHREALTIME
-    printf 'studioctl stop\t%s\n' "$(ms "$s" "$e")"
-    s=$EPOCHREALTIME; systemd-run --quiet --wait true; e=$EPOCHREALTIME
-    printf 'peer: systemd-run --wait true\t%s\n' "$(ms "$s" "$e")"
-    s=$EPOCHREALTIME; systemd-run --quiet --unit=bench-notify -p Type=notify -p NotifyAccess=all sh -c 'systemd-notify --ready; sleep 60'; e=$EPOCHREALTIME
-    printf 'peer: systemd-run -p Type=notify (start only)\t%s\n' "$(ms "$s" "$e")"
-    systemctl stop bench-notify.service
-    s=$EPOCHREALTIME; systemd-run --quiet --unit=bench-sandboxed -p Type=notify -p NotifyAccess=all -p User=bench $sandboxing \
-        sh -c 'systemd-notify --ready; sleep 60'; e=$EPOCHREALTIME
-    printf 'peer: the same, as a user, with a workspace'"'"'s sandboxing\t%s\n' "$(ms "$s" "$e")"
-    systemctl stop bench-sandboxed.service
-done
-for _ in $(seq "$rounds"); do
-    systemctl stop studiod.service 2>/dev/null
-    t=$(curl -s -o /dev/null -w '%{time_starttransfer}' http://127.0.0.1:7080/healthz)
-    printf 'studiod /healthz first byte, cold (socket-activated)\t%s\n' "$(python3 -c "print($t*1000)")"
-    t=$(curl -s -o /dev/null -w '%{time_starttransfer}' http://127.0.0.1:7080/healthz)
-    printf 'studiod /healthz first byte, warm\t%s\n' "$(python3 -c "print($t*1000)")"
-done
-PROBE
-# The web: first page, login, terminal keystroke (bench/web_probe.py, run inside the machine).
-"$tb" exec-as "$name" bench studioctl start proj >/dev/null
-"$tb" exec "$name" python3 - "$rounds" bench bench-password proj <"$here/web_probe.py" >>/tmp/studio-bench.tsv
+# The probes and what they use: a user with a password, its workspaces, templates, the app's files.
+rm -rf "$root/var/tmp/bench"
+cp -r "$here" "$root/var/tmp/bench"
+inside useradd -m -s /bin/bash bench
+printf 'bench:bench-password\n' | inside chpasswd
+inside install -d -o bench -g bench /home/bench/proj /home/bench/app /home/bench/scale
+inside sh -c 'mkdir -p /var/tmp/bench/www && head -c 768 /dev/urandom | base64 -w 64 >/var/tmp/bench/www/index.html &&
+          head -c 1000000 /dev/urandom >/var/tmp/bench/www/big.bin &&
+          head -c 24000000 /dev/urandom | base64 -w 76 >/var/tmp/bench/big.txt && chmod -R a+rX /var/tmp/bench'
+cat >"$root/etc/studio/templates/bench-app.conf" <<'EOF'
+[Template]
+Description=bench: an nginx serving files as the workspace's app
+Backend=host
+[App:web]
+Command=mkdir -p /tmp/bench-app && sed "s|@SOCKET@|$STUDIO_APP_SOCKET|" /var/tmp/bench/app-nginx.conf >/tmp/bench-app/nginx.conf && exec /usr/sbin/nginx -p /tmp/bench-app -e stderr -c /tmp/bench-app/nginx.conf
+EOF
+cat >"$root/etc/studio/templates/bench-idle.conf" <<'EOF'
+[Template]
+Description=bench: stopped after one idle minute
+Backend=host
+[Idle]
+Timeout=1min
+EOF
+# The peer proxy's workers run as root: the app's socket is in the workspace's private /tmp, under root's 0700.
+sed -i 's/^user .*/user root;/' "$root/etc/nginx/nginx.conf"
+inside systemctl start cockpit.socket nginx.service
+inside systemctl is-active -q studiod.socket studio-sandbox.socket studio-idled.service cockpit.socket nginx.service
 
-python3 - /tmp/studio-bench.tsv <<'STATS'
-import statistics, sys
-rows = {}
-for line in open(sys.argv[1]):
-    label, value = line.rstrip("\n").split("\t")
-    rows.setdefault(label, []).append(float(value))
-print(f"{'':66} {'median':>9} {'p90':>9} {'min':>9} {'n':>5}  (ms)")
-for label, values in rows.items():
-    values.sort()
-    p90 = values[min(len(values) - 1, int(len(values) * 0.9))]
-    print(f"{label:66} {statistics.median(values):9.2f} {p90:9.2f} {values[0]:9.2f} {len(values):5}")
-STATS
+machine_info() {
+    inside sh -c 'printf "cpus=%s\nmodel=%s\nkernel=%s\nsystemd=%s\ncockpit=%s\nnginx=%s\nwrk=%s\nstudio=%s\nmemory=%s\n" \
+        "$(nproc)" "$(sed -n "s/^model name[[:space:]]*: //p" /proc/cpuinfo | head -n1)" "$(uname -r)" \
+        "$(systemctl --version | head -n1)" "$(dpkg-query -W -f="\${Version}" cockpit-ws)" \
+        "$(dpkg-query -W -f="\${Version}" nginx)" "$(dpkg-query -W -f="\${Version}" wrk)" \
+        "$(dpkg-query -W -f="\${Version}" studio)" "$(free -m | awk "/^Mem:/ {print \$2}") MB"'
+    printf 'date=%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+    printf 'virt=%s\n' "$(systemd-detect-virt 2>/dev/null || echo unknown)"
+}
+machine_info >"$results/machine.txt"
+
+probe() {
+    local part=$1
+    shift
+    say "$part"
+    inside env -C /var/tmp/bench python3 "$@" >>"$tsv" || say "$part: the probe failed (exit $?); its figures are missing"
+}
+has web && probe "cold start and logins" probe_web.py "$rounds"
+if has workspace; then probe "workspace start to a usable terminal" probe_workspace.py "$rounds" proj; fi
+if has terminal; then
+    inside runuser -u bench -- env -C /home/bench/proj studioctl start proj >/dev/null
+    probe "terminals and memory" probe_terminal.py "$rounds" proj /var/tmp/bench/big.txt
+fi
+if has apps; then
+    inside runuser -u bench -- env -C /home/bench/app studioctl start app --template bench-app >/dev/null
+    probe "the app proxy" probe_apps.py 3 5 16 app web
+    inside runuser -u bench -- studioctl stop app >/dev/null
+fi
+if has scale; then
+    inside runuser -u bench -- studioctl stop proj >/dev/null 2>&1 || true
+    probe "scale: $scale workspaces idle-stopped" probe_scale.py "$scale" bench-idle
+fi
+say "done in $((SECONDS - started)) s"
+
+args=("$tsv" "$results/machine.txt" --parts "$parts" --rounds "$rounds" --scale "$scale")
+[[ $doc == yes ]] && args+=(--doc "$repo/docs/benchmarks.md")
+python3 "$here/report.py" "${args[@]}"
