@@ -188,8 +188,8 @@ IDLED_REFUSED = {
     "restart": {"owner": ALICE, "name": "proj"},
     "set": {"owner": ALICE, "name": "proj", "limits": {"memoryMaxBytes": 1073741824}},
     "delete": {"owner": ALICE, "name": "proj"},
-    "status": {"owner": ALICE, "name": "proj"},
     "list": {},
+    "keep": {"owner": ALICE, "name": "proj", "seconds": 3600},
     "logs": {"owner": ALICE, "name": "proj"},
     "templates": None,
 }
@@ -216,6 +216,15 @@ def test_idled_may_do_nothing_else(machine: Machine, proj, users, idled_uid, op)
     names = [w["definition"]["identity"]["name"]
              for w in json.loads(machine.studioctl(ALICE, "list", "--json").stdout)["workspaces"]]
     assert "idlex" not in names and "proj" in names, f"alice's workspaces after studio-idled's {op}: {names}"
+
+
+def test_idled_may_list_everyone_and_look_at_one(machine: Machine, proj, users, idled_uid):
+    """What studio-idled needs to watch workspaces: everyone's list and one workspace's state (never its logs)."""
+    a = machine.broker(IDLED, {"v": 1, "op": "list", "params": {"all": True}})
+    assert a.get("ok") is True, a
+    assert "proj" in [w["definition"]["identity"]["name"] for w in a["result"]["workspaces"]], a
+    a = machine.broker(IDLED, {"v": 1, "op": "status", "params": {"owner": ALICE, "name": "proj"}})
+    assert a.get("ok") is True and a["result"]["state"] == "running" and a["result"]["definition"]["identity"]["owner"] == ALICE, a
 
 
 @pytest.mark.parametrize("op", ["start", "stop", "status"])
