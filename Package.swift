@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "studio-sandbox", targets: ["studio-sandbox"]),
         .executable(name: "studio-idled", targets: ["studio-idled"]),
         .executable(name: "studioctl", targets: ["studioctl"]),
+        .executable(name: "studio-agent", targets: ["studio-agent"]),
     ],
     dependencies: [
         // Hummingbird without its default traits: no swift-configuration, no full Foundation (ICU).
@@ -37,11 +38,17 @@ let package = Package(
 
         // Domain: no I/O.
         .target(name: "StudioCore", swiftSettings: strict),
+        // systemd's service protocols spoken natively, without libsystemd: journal entries, notifications, socket
+        // activation (the agent uses them inside images that have no libsystemd).
+        .target(
+            name: "StudioJournal",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
         // The one Swift face of libsystemd.
         .target(
             name: "StudioSystemd",
             dependencies: [
-                "CSystemd", "StudioCore",
+                "CSystemd", "StudioCore", "StudioJournal",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -59,7 +66,7 @@ let package = Package(
         .target(
             name: "StudioNet",
             dependencies: [
-                "StudioSystemd",
+                "StudioCore", "StudioJournal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -96,11 +103,25 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
-        // studio-sandbox: the privileged broker (and, later, the in-workspace agent).
+        // The workspace agent: a lean program of its own (libc and the C++ runtime only), so that it runs from the host's
+        // binary inside any glibc image as well as on the host.
+        .target(
+            name: "StudioAgent",
+            dependencies: [
+                "StudioCore", "StudioJournal", "StudioNet", "CPty",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+        // studio-sandbox: the privileged broker.
         .target(
             name: "StudioSandbox",
             dependencies: [
-                "StudioCore", "StudioSystemd", "StudioAuth", "StudioNet", "StudioStore", "StudioCrypto", "CPty",
+                "StudioCore", "StudioSystemd", "StudioAuth", "StudioNet", "StudioStore", "StudioCrypto", "StudioAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -132,6 +153,7 @@ let package = Package(
         .executableTarget(name: "studio-sandbox", dependencies: ["StudioSandbox"]),
         .executableTarget(name: "studio-idled", dependencies: ["StudioIdle", "StudioNet"]),
         .executableTarget(name: "studioctl", dependencies: ["StudioCLI", "StudioNet"]),
+        .executableTarget(name: "studio-agent", dependencies: ["StudioAgent", "StudioNet"]),
         // The shipped binary: one multi-call program, the four above as links to it (see docs/architecture.md).
         .executableTarget(
             name: "studio",
@@ -139,7 +161,7 @@ let package = Package(
 
         .testTarget(name: "StudioCoreTests", dependencies: ["StudioCore"]),
         .testTarget(name: "StudioSystemdTests", dependencies: ["StudioSystemd"]),
-        .testTarget(name: "StudioSandboxTests", dependencies: ["StudioSandbox"]),
+        .testTarget(name: "StudioSandboxTests", dependencies: ["StudioSandbox", "StudioAgent"]),
         .testTarget(name: "StudioStoreTests", dependencies: ["StudioStore"]),
         .testTarget(
             name: "StudioNetTests",
@@ -148,7 +170,7 @@ let package = Package(
         // The workspace agent end to end: runs the built studio-sandbox and studioctl.
         .testTarget(
             name: "StudioAgentTests",
-            dependencies: ["StudioSandbox", "StudioCLI", "StudioCore", "StudioNet", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["StudioSandbox", "StudioAgent", "StudioCLI", "StudioCore", "StudioNet", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "StudioServerTests",
             dependencies: [

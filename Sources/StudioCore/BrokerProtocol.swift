@@ -182,4 +182,16 @@ public enum BrokerWire {
     public static func refusal(in line: [UInt8]) -> RequestError? {
         try? JSONDecoder().decode(BrokerResponse<NoParams>.self, from: Data(line)).error
     }
+
+    /// A decoding error in a sentence, without Swift type names (for the broker's and the agent's answers).
+    public static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.dataCorrupted(let context): context.underlyingError.map { "\($0)" } ?? context.debugDescription
+        case DecodingError.keyNotFound(let key, _): "missing \"\(key.stringValue)\""
+        case DecodingError.typeMismatch(_, let context): "wrong type at \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\""
+        case DecodingError.valueNotFound(_, let context): "missing value at \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\""
+        case let error as WorkspaceError: error.description
+        default: "\(error)"
+        }
+    }
 }

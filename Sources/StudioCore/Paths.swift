@@ -14,8 +14,9 @@ public enum Paths {
     public static let xtermRoot = "/usr/share/studio/xterm"
     /// Per-workspace runtime directories (`<id>/agent.sock`).
     public static let workspaceRuntimeRoot = "/run/studio/ws"
-    /// The program every workspace unit runs (as `studio-sandbox agent`).
-    public static let sandboxProgram = "/usr/lib/studio/studio-sandbox"
+    /// The program every workspace unit runs: the agent, a lean program of its own (it links only libc and the C++
+    /// runtime, so that it runs inside any glibc image too).
+    public static let agentProgram = "/usr/lib/studio/studio-agent"
     /// Admin templates; they override shipped ones of the same name.
     public static let templateDirectory = "/etc/studio/templates"
     /// Templates shipped with the package.

@@ -3,7 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
-import StudioSystemd
+import StudioJournal
 import Synchronization
 
 /// Serves a protocol (Hummingbird's `HTTP1Channel`, or the broker's line protocol) on any mix of inherited and

@@ -1,4 +1,4 @@
-import StudioSystemd
+import StudioJournal
 
 /// Where studiod accepts connections: sockets systemd handed over, or addresses bound for development.
 public enum Listener: Sendable, Equatable, CustomStringConvertible {

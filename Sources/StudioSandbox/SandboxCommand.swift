@@ -2,6 +2,7 @@ import ArgumentParser
 import Logging
 import ServiceLifecycle
 import StudioCore
+import StudioAgent
 import StudioNet
 import StudioStore
 import StudioSystemd

@@ -3,6 +3,7 @@ import Logging
 import StudioCore
 import StudioNet
 import Testing
+@testable import StudioAgent
 @testable import StudioSandbox
 
 @Suite struct AgentAccessTests {

@@ -2,6 +2,7 @@ import Foundation
 import StudioCore
 import Testing
 @testable import StudioCLI
+@testable import StudioAgent
 @testable import StudioSandbox
 
 @Suite struct AgentFrameTests {

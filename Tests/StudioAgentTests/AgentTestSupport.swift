@@ -22,7 +22,7 @@ enum BuiltPrograms {
     }
 }
 
-/// A `studio-sandbox agent` process with its own temporary runtime and project directories.
+/// A `studio-agent` process with its own temporary runtime and project directories.
 final class AgentProcess: @unchecked Sendable {
     let directory: String
     let spec: AgentSpec
@@ -56,8 +56,8 @@ final class AgentProcess: @unchecked Sendable {
         log = "\(directory)/agent.log"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         process = Process()
-        process.executableURL = URL(fileURLWithPath: try BuiltPrograms.path("studio-sandbox"))
-        process.arguments = ["agent", "--spec", specPath]
+        process.executableURL = URL(fileURLWithPath: try BuiltPrograms.path("studio-agent"))
+        process.arguments = ["--spec", specPath]
         var environment = ProcessInfo.processInfo.environment
         environment["NOTIFY_SOCKET"] = notifySocket
         process.environment = environment

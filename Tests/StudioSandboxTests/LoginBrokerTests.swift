@@ -33,7 +33,7 @@ import Testing
         var environment = BrokerEnvironment(
             loadConfig: { [config] in config }, loadTemplates: { TemplateCatalog(templates: ["default": Template(name: "default")]) },
             store: store, units: FakeUnitManager(), runtime: RuntimeDirectories(root: NSTemporaryDirectory() + "studio-login-\(UUID().uuidString.prefix(8))", changeOwner: false),
-            agentProgram: "/usr/lib/studio/studio-sandbox", studioUID: 999_999, idledUID: 999_998,
+            agentProgram: "/usr/lib/studio/studio-agent", studioUID: 999_999, idledUID: 999_998,
             readSystemFile: { path in
                 switch path {
                 case "/etc/login.defs": "UID_MIN 0\nUID_MAX 4294967294\n"

@@ -34,7 +34,7 @@ import Testing
         let environment = BrokerEnvironment(
             loadConfig: { [config] in config }, loadTemplates: { templates }, store: store, units: units,
             runtime: RuntimeDirectories(root: root + "/run", changeOwner: false),
-            agentProgram: "/usr/lib/studio/studio-sandbox", studioUID: 999_999, idledUID: 999_998,
+            agentProgram: "/usr/lib/studio/studio-agent", studioUID: 999_999, idledUID: 999_998,
             readSystemFile: { path in
                 switch path {
                 case "/etc/login.defs": "UID_MIN 0\nUID_MAX 4294967294\n"
@@ -68,7 +68,7 @@ import Testing
         #expect(spec.user == me.name)
         #expect(spec.slice == "studio-\(UnitNames.escape(me.name)).slice")
         #expect(spec.workingDirectory == project)
-        #expect(spec.argv.prefix(2) == ["/usr/lib/studio/studio-sandbox", "agent"])
+        #expect(spec.argv.prefix(2) == ["/usr/lib/studio/studio-agent", "--spec"])
         #expect(spec.limits.tasksMax == 512, "the template's limit")
         #expect(spec.limits.memoryMaxBytes == 4 << 30, "the config default")
         #expect(spec.limits.memoryHighBytes == (4 << 30) / 10 * 9)
@@ -76,7 +76,7 @@ import Testing
         #expect(spec.stringProperties == ["ProtectProc": "invisible", "OOMPolicy": "continue", "ProtectSystem": "full"])
         #expect(spec.standardInput != nil, "the agent gets the socket the broker bound")
         #expect(spec.argv.last == "--listen-stdin")
-        let agentSpec = try JSONDecoder().decode(AgentSpec.self, from: Data(contentsOf: URL(fileURLWithPath: spec.argv[3])))
+        let agentSpec = try JSONDecoder().decode(AgentSpec.self, from: Data(contentsOf: URL(fileURLWithPath: spec.argv[2])))
         #expect(agentSpec.projectDirectory == project)
 
         let (_, again) = try await call("start", ["name": "web"])

@@ -24,3 +24,14 @@ def test_studiod_not_started_before_first_request(machine: Machine):
 
 def test_port_7080_accepts_tcp_from_host(machine: Machine):
     assert tcp_accepts(), "no TCP connection to 127.0.0.1:7080 from the host"
+
+
+def test_the_agent_is_a_lean_program_of_its_own(machine: Machine):
+    """The workspace agent links only libc and the C++ runtime (no libsystemd, SQLite, PAM or libcrypto), so that the
+    host's binary runs inside any glibc container image too."""
+    out = machine.run("ldd", "/usr/lib/studio/studio-agent").stdout
+    libraries = sorted(line.split()[0].rsplit("/", 1)[-1] for line in out.splitlines() if line.strip())
+    assert libraries == sorted(["linux-vdso.so.1", "libstdc++.so.6", "libm.so.6", "libgcc_s.so.1", "libc.so.6",
+                                "ld-linux-x86-64.so.2"]), out
+    p = machine.run("/usr/lib/studio/studio-agent", "--help")
+    assert "--spec <path>" in p.stdout, p.stdout

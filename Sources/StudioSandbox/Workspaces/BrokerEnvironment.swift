@@ -31,7 +31,7 @@ public struct BrokerEnvironment: Sendable {
         loadConfig: @escaping @Sendable () throws(ConfigError) -> StudioConfig,
         loadTemplates: @escaping @Sendable () throws(ConfigError) -> TemplateCatalog,
         store: WorkspaceStore, units: any UnitManager, runtime: RuntimeDirectories,
-        agentProgram: String = Paths.sandboxProgram, studioUID: UInt32? = UserAccount.named("studio")?.uid,
+        agentProgram: String = Paths.agentProgram, studioUID: UInt32? = UserAccount.named("studio")?.uid,
         idledUID: UInt32? = UserAccount.named("studio-idled")?.uid,
         readSystemFile: (@Sendable (String) -> String?)? = nil,
         readIdleReport: @escaping @Sendable () -> IdleReport? = { IdleReportFile.read() },

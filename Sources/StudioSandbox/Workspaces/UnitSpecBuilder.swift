@@ -43,7 +43,7 @@ enum UnitSpecBuilder {
             slice: identity.sliceName,
             user: owner.name,
             workingDirectory: definition.projectDirectory,
-            argv: [agentProgram, "agent", "--spec", specPath] + (listener == nil ? [] : ["--listen-stdin"]),
+            argv: [agentProgram, "--spec", specPath] + (listener == nil ? [] : ["--listen-stdin"]),
             environment: [
                 "STUDIO_WORKSPACE": identity.name.rawValue,
                 "STUDIO_OWNER": identity.owner,

@@ -1,11 +1,10 @@
-import CSystemd
 import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A swift-log handler that writes structured journal entries (`sd_journal_sendv`) when the process runs under
-/// systemd, and plain lines on stderr otherwise.
+/// A swift-log handler that writes structured journal entries (journald's native protocol, as `sd_journal_sendv`
+/// does) when the process runs under systemd, and plain lines on stderr otherwise.
 public struct JournalLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
@@ -65,18 +64,36 @@ public struct JournalLogHandler: LogHandler {
         }
     }
 
-    /// Sends one entry; each field becomes one `NAME=value` iovec, so values may hold newlines.
-    public static func send(_ fields: [(String, String)]) {
-        let buffers = fields.map { Array("\($0.0)=\($0.1)".utf8) }
-        let storage = buffers.map { bytes -> UnsafeMutableRawBufferPointer in
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 1)
-            buffer.copyBytes(from: bytes)
-            return buffer
+    /// journald's socket for structured entries.
+    public static let socketPath = "/run/systemd/journal/socket"
+    /// The largest entry sent; longer values are cut (journald's own datagram limit is larger, but a log line that
+    /// long is a bug).
+    static let maxEntryBytes = 96 * 1024
+
+    /// Sends one entry in journald's native protocol: `NAME=value` lines, or, for a value with a newline,
+    /// `NAME`, a newline, its length as 64-bit little endian, the value and a newline.
+    public static func send(_ fields: [(String, String)], to path: String = socketPath) {
+        UnixDatagram.send([encode(fields)], to: path)
+    }
+
+    static func encode(_ fields: [(String, String)]) -> [UInt8] {
+        var entry: [UInt8] = []
+        for (name, value) in fields {
+            var bytes = Array(value.utf8)
+            let room = maxEntryBytes - entry.count - name.utf8.count - 10
+            if room <= 0 { break }
+            if bytes.count > room { bytes = Array(bytes.prefix(room)) }
+            entry += Array(name.utf8)
+            if bytes.contains(UInt8(ascii: "\n")) {
+                entry.append(UInt8(ascii: "\n"))
+                withUnsafeBytes(of: UInt64(bytes.count).littleEndian) { entry += $0 }
+                entry += bytes
+            } else {
+                entry.append(UInt8(ascii: "="))
+                entry += bytes
+            }
+            entry.append(UInt8(ascii: "\n"))
         }
-        defer { storage.forEach { $0.deallocate() } }
-        var iovecs = zip(storage.indices, buffers).map { index, bytes in
-            iovec(iov_base: storage[index].baseAddress, iov_len: bytes.count)
-        }
-        _ = sd_journal_sendv(&iovecs, Int32(iovecs.count))
+        return entry
     }
 }

@@ -7,7 +7,7 @@ import Logging
 import ServiceLifecycle
 import StudioCore
 import StudioNet
-import StudioSystemd
+import StudioJournal
 import UnixSignals
 #if canImport(Glibc)
 import Glibc
@@ -36,7 +36,7 @@ struct AgentHost {
         do {
             spec = try JSONDecoder().decode(AgentSpec.self, from: data)
         } catch {
-            throw SpecError(description: "the agent spec \(path) is not valid: \(Broker.describe(error))")
+            throw SpecError(description: "the agent spec \(path) is not valid: \(BrokerWire.describe(error))")
         }
         var info = stat()
         guard stat(spec.projectDirectory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {

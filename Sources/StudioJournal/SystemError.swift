@@ -20,7 +20,7 @@ public struct SystemError: Error, CustomStringConvertible, Sendable, Equatable {
 
     /// Turns libsystemd's convention (negative errno on failure) into a thrown error.
     @discardableResult
-    static func check(_ call: String, _ result: Int32) throws(SystemError) -> Int32 {
+    package static func check(_ call: String, _ result: Int32) throws(SystemError) -> Int32 {
         if result < 0 { throw SystemError(call, errno: -result) }
         return result
     }

@@ -73,7 +73,7 @@ final class Agent: Sendable {
         do {
             request = try JSONDecoder().decode(AgentRequest.self, from: Data(line))
         } catch {
-            return .answer(reject(.badRequest("the request is not a JSON object with \"v\" and \"op\": \(Broker.describe(error))"), caller: caller, op: nil))
+            return .answer(reject(.badRequest("the request is not a JSON object with \"v\" and \"op\": \(BrokerWire.describe(error))"), caller: caller, op: nil))
         }
         guard request.v == AgentProtocol.version else {
             return .answer(reject(.unsupported("protocol version \(request.v) is not supported; this agent speaks version \(AgentProtocol.version). Restart the workspace after upgrading Studio."), caller: caller, op: request.op))

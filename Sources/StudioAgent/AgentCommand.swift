@@ -3,12 +3,13 @@ import Logging
 import ServiceLifecycle
 import StudioCore
 import StudioNet
-import StudioSystemd
+import StudioJournal
 import UnixSignals
 
-/// `studio-sandbox agent --spec PATH`: the main process of a workspace's unit, running as the owner.
-struct AgentCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+/// `studio-agent --spec PATH` (also `studio-sandbox agent`): the main process of a workspace's unit, running as the
+/// owner.
+public struct AgentCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "agent",
         abstract: "Run a workspace's agent (the main process of its systemd unit).",
         discussion: """
@@ -22,9 +23,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Flag(help: "Serve the listening socket on standard input (the broker binds it) instead of binding the spec's path.")
     var listenStdin = false
 
-    init() {}
+    public init() {}
 
-    func run() async throws {
+    public func run() async throws {
         JournalLogHandler.bootstrap(identifier: "studio-agent")
         var logger = Logger(label: "studio-agent")
         let spec: AgentSpec

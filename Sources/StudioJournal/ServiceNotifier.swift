@@ -1,9 +1,9 @@
-import CSystemd
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Tells the service manager about our state (`sd_notify`). Does nothing when not started by systemd.
+/// Tells the service manager about our state (the `sd_notify` protocol: a datagram to `$NOTIFY_SOCKET`). Does
+/// nothing when not started by systemd.
 public enum ServiceNotifier {
     /// The service finished starting: for `Type=notify` units, systemd now considers it active.
     public static func ready(status: String? = nil) {
@@ -28,6 +28,7 @@ public enum ServiceNotifier {
     static func send(_ assignments: [String]) {
         // Newlines inside a value would start a new assignment; keep each value on one line.
         let text = assignments.map { $0.replacing("\n", with: " ") }.joined(separator: "\n")
-        _ = sd_notify(0, text)
+        guard let path = getenv("NOTIFY_SOCKET").map({ String(cString: $0) }), !path.isEmpty else { return }
+        UnixDatagram.send([Array(text.utf8)], to: path)
     }
 }

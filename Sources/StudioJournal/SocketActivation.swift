@@ -1,9 +1,8 @@
-import CSystemd
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A listening socket handed over by systemd (`sd_listen_fds_with_names`).
+/// A listening socket handed over by systemd (the `sd_listen_fds_with_names` protocol).
 public struct ListenSocket: Sendable, Equatable {
     /// What the socket is bound to, learnt from the kernel.
     public enum Family: Sendable, Equatable {
@@ -23,20 +22,24 @@ public enum SocketActivation {
     ///
     /// The `LISTEN_*` variables are removed from the environment so that child processes do not inherit them.
     public static func listenSockets() throws(SystemError) -> [ListenSocket] {
-        var names: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
-        let count = try SystemError.check("sd_listen_fds_with_names", sd_listen_fds_with_names(1, &names))
-        defer {
-            if let names {
-                for index in 0..<Int(count) { free(names[index]) }
-                free(names)
+        func variable(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+        defer { for name in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] { unsetenv(name) } }
+        guard let pid = variable("LISTEN_PID").flatMap(Int32.init), pid == getpid() else { return [] }
+        guard let count = variable("LISTEN_FDS").flatMap(Int32.init), count > 0 else { return [] }
+        let names = variable("LISTEN_FDNAMES")?.split(separator: ":", omittingEmptySubsequences: false).map(String.init) ?? []
+        return try (0..<count).map { index throws(SystemError) in
+            let fd = listenFDsStart + index
+            let flags = fcntl(fd, F_GETFD)
+            guard flags >= 0, fcntl(fd, F_SETFD, flags | FD_CLOEXEC) == 0 else {
+                throw SystemError("fcntl(F_SETFD) of inherited socket \(fd)", errno: errno)
             }
-        }
-        return (0..<count).map { index in
-            let fd = SD_LISTEN_FDS_START + index
-            let name = names?[Int(index)].map { String(cString: $0) } ?? "unknown"
+            let name = Int(index) < names.count ? names[Int(index)] : "unknown"
             return ListenSocket(fd: fd, name: name, family: family(of: fd))
         }
     }
+
+    /// The first inherited descriptor (`SD_LISTEN_FDS_START`).
+    static let listenFDsStart: Int32 = 3
 
     /// A listening socket passed as standard input (`StandardInputFileDescriptor=` of a transient unit), moved to a
     /// close-on-exec descriptor of its own, with /dev/null put on fd 0 so that no child inherits the socket.

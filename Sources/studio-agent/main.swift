@@ -1,0 +1,4 @@
+import StudioAgent
+import StudioNet
+
+await AgentCommand.start()
