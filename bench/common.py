@@ -1,5 +1,5 @@
 """What every probe shares. The probes run inside the bench machine as root (bench/run.sh copies bench/ to
-/var/tmp/bench there) and print one line per sample on standard output:
+/srv/bench there) and print one line per sample on standard output:
 
     KEY<TAB>VALUE            a sample (ms, MB, MB/s, requests/s: the report knows each key's unit)
     KEY<TAB>FAIL<TAB>WHY     a failed attempt: counted and reported, never timed
@@ -48,11 +48,24 @@ def launcher(user):
     return ["setpriv", f"--reuid={user}", f"--regid={pwd.getpwnam(user).pw_gid}", "--init-groups", "--reset-env"]
 
 
+# The socket that starts each service the probes stop.
+SOCKETS = {"cockpit*.service": "cockpit.socket", "studiod.service": "studiod.socket",
+           "studio-sandbox.service": "studio-sandbox.socket"}
+
+
 def stop_units(*patterns):
-    """Stop them and forget their failures and start limits (their sockets' too: `reset-failed NAME*`)."""
+    """Stop them, forget their failures and start limits (their sockets' too: `reset-failed NAME*`), and make sure
+    their sockets listen again (a service that hit its start limit takes its socket down with it)."""
     subprocess.run(["systemctl", "stop", *patterns], check=False, stderr=subprocess.DEVNULL)
     subprocess.run(["systemctl", "reset-failed", *patterns, *[p.removesuffix(".service") for p in patterns]],
                    check=False, stderr=subprocess.DEVNULL)
+    for socket_unit in [SOCKETS[p] for p in patterns if p in SOCKETS]:
+        if subprocess.run(["systemctl", "is-active", "-q", socket_unit]).returncode != 0:
+            RESTARTED_SOCKETS[socket_unit] = RESTARTED_SOCKETS.get(socket_unit, 0) + 1
+            subprocess.run(["systemctl", "start", socket_unit], check=True)
+
+
+RESTARTED_SOCKETS = {}   # socket → how many times stop_units found it down (its service had hit its start limit)
 
 
 def main_pid(unit):
@@ -221,8 +234,11 @@ class StudioTerminal:
     def write(self, data):
         self.ws.send(data, opcode=0x2)
 
-    def read(self):
+    def read(self, timeout=30):
+        deadline = time.monotonic() + timeout
         while True:
+            if time.monotonic() > deadline:   # studiod's pings would otherwise keep this waiting forever
+                raise TimeoutError(f"studio terminal: no data for {timeout} s")
             opcode, payload = self.ws.recv()
             if opcode == 0x2:
                 return payload
@@ -268,13 +284,16 @@ class CockpitSession:
                       "directory": pwd.getpwnam(USER).pw_dir, "pty": True, "window": {"rows": rows, "cols": cols}})
         return CockpitTerminal(self, channel)
 
-    def read(self, want):
+    def read(self, want, timeout=30):
         """The next data of channel WANT (data of other channels is kept for them)."""
         for i, (channel, data) in enumerate(self.pending):
             if channel == want:
                 del self.pending[i]
                 return data
+        deadline = time.monotonic() + timeout
         while True:
+            if time.monotonic() > deadline:   # cockpit-ws's own pings would otherwise keep this waiting forever
+                raise TimeoutError(f"cockpit channel {want}: no data for {timeout} s")
             channel, data = self._next()
             if channel == "":
                 message = json.loads(data)
@@ -303,21 +322,20 @@ class CockpitTerminal:
         return self.session.read(self.channel)
 
 
-class PtyTerminal:
-    """The raw peer: the user's shell on a pty of our own, read straight from its master."""
+def open_pty(cols=200, rows=50):
+    """(master, slave) of a new pty of that size."""
+    import fcntl
+    import struct
+    import termios
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    return master, slave
 
-    def __init__(self, argv=None, cols=200, rows=50):
-        import fcntl
-        import struct
-        import termios
-        master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-        entry = pwd.getpwnam(USER)
-        argv = argv or launcher(USER) + ["env", "-C", entry.pw_dir, "TERM=xterm-256color", entry.pw_shell, "-i"]
-        self.process = subprocess.Popen(argv,
-                                        stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
-                                        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
-        os.close(slave)
+
+class MasterTerminal:
+    """Whatever runs on a pty, read and written through its master."""
+
+    def __init__(self, master):
         self.master = master
 
     def write(self, data):
@@ -335,23 +353,58 @@ class PtyTerminal:
         return data
 
     def close(self):
+        os.close(self.master)
+
+
+class PtyTerminal(MasterTerminal):
+    """The raw peer: the user's shell on a pty of our own, read straight from its master."""
+
+    def __init__(self, argv=None, cols=200, rows=50):
+        import fcntl
+        import termios
+        master, slave = open_pty(cols, rows)
+        entry = pwd.getpwnam(USER)
+        argv = argv or launcher(USER) + ["env", "-C", entry.pw_dir, "TERM=xterm-256color", entry.pw_shell, "-i"]
+        self.process = subprocess.Popen(argv,
+                                        stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                                        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+        os.close(slave)
+        self.master = master
+
+    def close(self):
         self.process.kill()
         self.process.wait()
         os.close(self.master)
 
 
+def read_chunk(terminal):
+    """What the last read_until left after its marker, else the terminal's next data."""
+    rest = getattr(terminal, "rest", b"")
+    if rest:
+        terminal.rest = b""
+        return rest
+    return terminal.read()
+
+
 def read_until(terminal, marker, limit=30):
-    """Read the terminal until MARKER has been seen; returns how many bytes were read."""
+    """Read the terminal until MARKER has been seen; returns how many bytes were read. What came after the marker
+    in the same chunk is kept for the next read (read_chunk)."""
     deadline = time.monotonic() + limit
     tail, total = b"", 0
     while True:
-        data = terminal.read()
+        try:
+            data = read_chunk(terminal)
+        except TimeoutError as e:
+            raise TimeoutError(f"{e}; waiting for {marker!r} after {tail[-120:]!r}") from None
         total += len(data)
-        if marker in tail + data:
+        window = tail + data
+        found = window.find(marker)
+        if found >= 0:
+            terminal.rest = window[found + len(marker):]
             return total
-        tail = (tail + data)[-len(marker) - 1:]
+        tail = window[-max(len(marker) + 1, 200):]
         if time.monotonic() > deadline:
-            raise TimeoutError(f"no {marker!r} within {limit}s")
+            raise TimeoutError(f"no {marker!r} within {limit}s, after {tail[-120:]!r}")
 
 
 def wait_prompt(terminal, limit=30):

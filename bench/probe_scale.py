@@ -72,18 +72,22 @@ pss = [pss_mb(p) for p in agents if p]
 for value in pss:
     emit("mem.agent.scale", value)
 
-# Each one's deadline, as the user sees it.
-deadlines = {}
-for name in started:
-    r = as_user('exec studioctl status "$1" --json', name)
-    try:
-        deadlines[name] = stop_at(json.loads(r.stdout))
-    except ValueError:
-        deadlines[name] = None
+# Each one's deadline, as the user sees it (studio-idled publishes it after its next check: ask again for a while).
+deadlines = {name: None for name in started}
+for attempt in range(6):
+    for name in [n for n, d in deadlines.items() if d is None]:
+        r = as_user('exec studioctl status "$1" --json', name)
+        try:
+            deadlines[name] = stop_at(json.loads(r.stdout))
+        except ValueError:
+            pass
+    if all(deadlines.values()):
+        break
+    time.sleep(2)
 unknown = [n for n, d in deadlines.items() if d is None]
 if unknown:
-    note("scale", f"{len(unknown)} had no stopsAt yet right after the start (studio-idled had not looked): their "
-                  f"deadline is taken as start + 60 s")
+    note("scale", f"{len(unknown)} had no stopAt in `studioctl status` 10 s after the starts: their deadline is "
+                  f"taken as start + 60 s")
     for n in unknown:
         deadlines[n] = started[n] + 60
 

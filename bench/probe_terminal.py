@@ -16,7 +16,7 @@ import sys
 import time
 
 from common import (COCKPIT_PORT, cockpit_login, STUDIO_PORT, USER, CockpitSession, HTTPFailure, PtyTerminal, StudioTerminal, emit,
-                    fail, launcher, main_pid, note, pids_named, pss_mb, read_until, request, stop_units, studio_login,
+                    fail, launcher, main_pid, note, pids_named, pss_mb, read_chunk, read_until, request, stop_units, studio_login,
                     wait_prompt)
 
 rounds, workspace, big = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -61,11 +61,12 @@ def keystrokes(key, terminal, count):
             read_until(terminal, b"clear-2")
             read_until(terminal, b"$ ")
         byte = bytes([ord("a") + index % 26])
+        terminal.rest = b""   # nothing left over may pass for the echo
         start = time.perf_counter()
         terminal.write(byte)
         seen = b""
         while byte not in seen:
-            seen += terminal.read()
+            seen += read_chunk(terminal)
         emit(key, (time.perf_counter() - start) * 1000)
     terminal.write(b"\x15")
 

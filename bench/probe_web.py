@@ -11,7 +11,7 @@ usage: python3 probe_web.py ROUNDS
 """
 import sys
 
-from common import (COCKPIT_PORT, STUDIO_PORT, HTTPFailure, cockpit_login, emit, fail, request, stop_units,
+from common import (COCKPIT_PORT, RESTARTED_SOCKETS, note, STUDIO_PORT, HTTPFailure, cockpit_login, emit, fail, request, stop_units,
                     studio_login, studio_logout)
 
 rounds = int(sys.argv[1])
@@ -49,3 +49,6 @@ for _ in range(rounds):
     timed("login.cold.studio", studio_login_once)
     stop_units(COCKPIT_UNITS)
     timed("login.cold.cockpit", lambda: cockpit_login()[0])
+
+note("web", "sockets found down after their service's start limit and started again: "
+            + (", ".join(f"{k} {v}×" for k, v in RESTARTED_SOCKETS.items()) or "none"))

@@ -1,21 +1,25 @@
-"""A workspace's start to a usable terminal, beside systemd-run with the same properties (the floor).
+"""A workspace's start to a usable terminal, beside a systemd unit with the same properties and a shell on a pty
+(the floor). Each is timed from the first request until the shell has shown its prompt AND answered a typed command
+(`echo ready-$((40+2))` → `ready-42`):
 
-Both sides run under a pty of ours, started the same way (setpriv, then `sh -c`), and are timed from the start of the
-command until the shell has shown its prompt AND answered a typed command (`echo ready-$((40+2))` → `ready-42`):
-
-  ws.studio.warm   `studioctl start W && studioctl shell W` as the user, the broker running
-  ws.studio.cold   the same with the broker (studio-sandbox.service) stopped first: socket activation included
-  ws.floor         `systemd-run --pty` as root of the user's login shell, with the properties of the workspace's own
-                   unit (user, working directory, slice, the limits read from the running unit, the sandboxing of
-                   UnitSpecBuilder): what systemd itself takes to start such a unit with a shell on a pty
+  ws.studio.warm   as the dashboard does it: `POST /api/v1/workspaces/W/start` (studiod → broker → systemd → the
+                   agent ready), then the terminal's WebSocket (studiod → broker relay → agent → a new pty and the
+                   user's login shell); the broker running
+  ws.studio.cold   the same with the broker (studio-sandbox.service) stopped first: its socket activation included
+  ws.floor         `systemd-run` (started with setpriv as root, as the probe's other commands) of `/bin/bash -l` on a
+                   pty of the probe's own (StandardInput/Output/Error=tty, TTYPath=), with the properties of the
+                   workspace's own unit: user, working directory, slice, the limits read from the running workspace
+                   unit, the sandboxing of UnitSpecBuilder; read from the pty's master
 
 usage: python3 probe_workspace.py ROUNDS WORKSPACE
 """
+import os
 import subprocess
 import sys
 import time
 
-from common import USER, PtyTerminal, emit, fail, launcher, note, sh, stop_units, wait_prompt
+from common import (STUDIO_ORIGIN, STUDIO_PORT, USER, HTTPFailure, MasterTerminal, StudioTerminal, emit, fail,
+                    launcher, note, open_pty, request, sh, stop_units, studio_login, wait_prompt)
 
 rounds, workspace = int(sys.argv[1]), sys.argv[2]
 unit = f"studio-ws-{USER}-{workspace}.service"
@@ -50,31 +54,55 @@ def unit_properties():
     return props, shown.get("Slice")
 
 
-def to_usable(key, argv, stop):
-    start = time.perf_counter()
-    terminal = PtyTerminal(argv)
+def studio_round(key, cookie, n):
+    headers = {"Cookie": cookie, "Origin": STUDIO_ORIGIN}
+    terminal = None
     try:
+        start = time.perf_counter()
+        request("POST", STUDIO_PORT, f"/api/v1/workspaces/{workspace}/start", headers=headers)
+        terminal = StudioTerminal(cookie, workspace, f"t{n}")
         wait_prompt(terminal)
         emit(key, (time.perf_counter() - start) * 1000)
-    except (EOFError, TimeoutError, OSError) as e:
+    except (HTTPFailure, EOFError, TimeoutError, OSError) as e:
         fail(key, e)
     finally:
+        if terminal:
+            terminal.close()
+        studioctl("stop", workspace)
+
+
+def floor_round(n, props, slice_):
+    unit_name = f"bench-floor-{n}.service"
+    master, slave = open_pty()
+    tty = os.ttyname(slave)
+    terminal = MasterTerminal(master)
+    command = ["systemd-run", "--quiet", f"--unit={unit_name}", f"--slice={slice_}", f"--property=TTYPath={tty}",
+               "--property=StandardInput=tty", "--property=StandardOutput=tty", "--property=StandardError=tty",
+               "--setenv=TERM=xterm-256color"] + [f"--property={p}" for p in props + SANDBOXING] + ["/bin/bash", "-l"]
+    try:
+        start = time.perf_counter()
+        done = subprocess.run(launcher("root") + command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise OSError(f"systemd-run: {done.stderr.strip()}")
+        wait_prompt(terminal)
+        emit("ws.floor", (time.perf_counter() - start) * 1000)
+    except (EOFError, TimeoutError, OSError) as e:
+        fail("ws.floor", e)
+    finally:
+        # An interactive bash ignores SIGTERM: systemctl stop would wait out TimeoutStopSec (untimed either way).
+        subprocess.run(["systemctl", "kill", "--signal=SIGKILL", unit_name], stderr=subprocess.DEVNULL)
+        stop_units(unit_name)
+        os.close(slave)
         terminal.close()
-        stop()
 
 
 studioctl("start", workspace)
 props, slice_ = unit_properties()
-note("ws.floor", "properties: " + " ".join(props + SANDBOXING) + f" slice {slice_}")
+note("ws.floor", "properties: " + " ".join(props + SANDBOXING) + f"; slice {slice_}")
 studioctl("stop", workspace)
-
-studio_argv = launcher(USER) + ["sh", "-c", f'cd "$HOME/{workspace}" && studioctl start {workspace} >/dev/null && exec studioctl shell {workspace}']
+_, cookie = studio_login()
 for n in range(rounds):
-    # warm: the broker is running (the previous stop used it)
-    to_usable("ws.studio.warm", studio_argv, lambda: studioctl("stop", workspace))
+    studio_round("ws.studio.warm", cookie, n)   # the broker is running: the stop before used it
     stop_units("studio-sandbox.service")
-    to_usable("ws.studio.cold", studio_argv, lambda: studioctl("stop", workspace))
-    floor = f"bench-floor-{n}.service"
-    command = ["systemd-run", "--quiet", "--pty", f"--unit={floor}", f"--slice={slice_}"] + \
-              [f"--property={p}" for p in props + SANDBOXING] + ["/bin/bash", "-l"]
-    to_usable("ws.floor", launcher("root") + ["sh", "-c", 'exec "$@"', "sh"] + command, lambda: stop_units(floor))
+    studio_round("ws.studio.cold", cookie, n)
+    floor_round(n, props, slice_)

@@ -68,20 +68,20 @@ cp -n "$root"/var/cache/apt/archives/*.deb "$cache/" 2>/dev/null || true
 rm -f "$root/usr/sbin/policy-rc.d" "$root"/etc/nginx/sites-enabled/default
 
 # The probes and what they use: a user with a password, its workspaces, templates, the app's files.
-rm -rf "$root/var/tmp/bench"
-cp -r "$here" "$root/var/tmp/bench"
+rm -rf "$root/srv/bench"
+cp -r "$here" "$root/srv/bench"
 inside useradd -m -s /bin/bash bench
 printf 'bench:bench-password\n' | inside chpasswd
 inside install -d -o bench -g bench /home/bench/proj /home/bench/app /home/bench/scale
-inside sh -c 'mkdir -p /var/tmp/bench/www && head -c 768 /dev/urandom | base64 -w 64 >/var/tmp/bench/www/index.html &&
-          head -c 1000000 /dev/urandom >/var/tmp/bench/www/big.bin &&
-          head -c 24000000 /dev/urandom | base64 -w 76 >/var/tmp/bench/big.txt && chmod -R a+rX /var/tmp/bench'
+inside sh -c 'mkdir -p /srv/bench/www && head -c 768 /dev/urandom | base64 -w 64 >/srv/bench/www/index.html &&
+          head -c 1000000 /dev/urandom >/srv/bench/www/big.bin &&
+          head -c 24000000 /dev/urandom | base64 -w 76 >/srv/bench/big.txt && chmod -R a+rX /srv/bench'
 cat >"$root/etc/studio/templates/bench-app.conf" <<'EOF'
 [Template]
 Description=bench: an nginx serving files as the workspace's app
 Backend=host
 [App:web]
-Command=mkdir -p /tmp/bench-app && sed "s|@SOCKET@|$STUDIO_APP_SOCKET|" /var/tmp/bench/app-nginx.conf >/tmp/bench-app/nginx.conf && exec /usr/sbin/nginx -p /tmp/bench-app -e stderr -c /tmp/bench-app/nginx.conf
+Command=mkdir -p /tmp/bench-app && sed "s|@SOCKET@|$STUDIO_APP_SOCKET|" /srv/bench/app-nginx.conf >/tmp/bench-app/nginx.conf && exec /usr/sbin/nginx -p /tmp/bench-app -e stderr -c /tmp/bench-app/nginx.conf
 EOF
 cat >"$root/etc/studio/templates/bench-idle.conf" <<'EOF'
 [Template]
@@ -107,25 +107,26 @@ machine_info() {
 machine_info >"$results/machine.txt"
 
 probe() {
-    local part=$1
-    shift
+    local part=$1 limit=$2
+    shift 2
     say "$part"
-    inside env -C /var/tmp/bench python3 "$@" >>"$tsv" || say "$part: the probe failed (exit $?); its figures are missing"
+    inside timeout "$limit" env -C /srv/bench python3 "$@" >>"$tsv" ||
+        say "$part: the probe failed (exit $?; 124: it took over $limit s); its figures are missing"
 }
-has web && probe "cold start and logins" probe_web.py "$rounds"
-if has workspace; then probe "workspace start to a usable terminal" probe_workspace.py "$rounds" proj; fi
+has web && probe "cold start and logins" 600 probe_web.py "$rounds"
+if has workspace; then probe "workspace start to a usable terminal" 600 probe_workspace.py "$rounds" proj; fi
 if has terminal; then
     inside runuser -u bench -- env -C /home/bench/proj studioctl start proj >/dev/null
-    probe "terminals and memory" probe_terminal.py "$rounds" proj /var/tmp/bench/big.txt
+    probe "terminals and memory" 600 probe_terminal.py "$rounds" proj /srv/bench/big.txt
 fi
 if has apps; then
     inside runuser -u bench -- env -C /home/bench/app studioctl start app --template bench-app >/dev/null
-    probe "the app proxy" probe_apps.py 3 5 16 app web
+    probe "the app proxy" 300 probe_apps.py 3 5 16 app web
     inside runuser -u bench -- studioctl stop app >/dev/null
 fi
 if has scale; then
     inside runuser -u bench -- studioctl stop proj >/dev/null 2>&1 || true
-    probe "scale: $scale workspaces idle-stopped" probe_scale.py "$scale" bench-idle
+    probe "scale: $scale workspaces idle-stopped" 900 probe_scale.py "$scale" bench-idle
 fi
 say "done in $((SECONDS - started)) s"
 
