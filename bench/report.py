@@ -119,7 +119,7 @@ for kind in ("warm", "cold"):
     s = med(f"ws.studio.{kind}")
     ok = s <= 1.5 * f if both(f"ws.studio.{kind}", "ws.floor") else None
     rows.append((f"workspace start → usable terminal, host backend, {kind} broker, ms", cell(f"ws.studio.{kind}"),
-                 f"`systemd-run --pty` with the same properties: {cell('ws.floor')}", "within 1.5× of the floor",
+                 f"`systemd-run` of a shell on a pty, the same properties: {cell('ws.floor')}", "within 1.5× of the floor",
                  verdict(ok, f"{ratio(s, f):.2f}× the floor" if ok is not None else "")))
 # 4. containers
 rows.append(("container workspace start → usable terminal", "not available: no container backend yet (issue 9)",
@@ -220,13 +220,14 @@ table, never timed.
   beside Cockpit's own login request `GET /cockpit/login` with `Authorization: Basic` (cockpit-ws → cockpit-session →
   PAM `cockpit` → cockpit-bridge), request to the end of the answer. Cold: studiod and the broker stopped first; every
   `cockpit*.service` stopped first.
-- **workspace start → usable terminal**: under a pty of the probe's, `studioctl start proj && studioctl shell proj`
-  as the user, from the command's start until the shell's prompt has come and a typed `echo ready-$((40+2))` has
-  answered `ready-42`. Cold: studio-sandbox.service stopped first (its socket starts it). The floor is the same
-  timing of `systemd-run --pty /bin/bash -l` with the workspace unit's own properties: its user, working directory
-  and slice, the memory, CPU, tasks and IO limits read from the running workspace unit, and the sandboxing
-  UnitSpecBuilder gives it. Both commands are started with `setpriv … sh -c` (as the user for studioctl, as root for
-  systemd-run, which needs it).
+- **workspace start → usable terminal**: as the dashboard does it, `POST /api/v1/workspaces/proj/start` (studiod →
+  the broker → systemd starts the unit → the agent is ready) and then the terminal's WebSocket (studiod → the
+  broker's relay → the agent → a new pty with the user's login shell), from the request until the shell's prompt has
+  come and a typed `echo ready-$((40+2))` has answered `ready-42`. Cold: studio-sandbox.service stopped first (its
+  socket starts it). The floor is the same timing of `systemd-run` (started with setpriv, as root: it needs it) of
+  `/bin/bash -l` on a pty of the probe's own (`StandardInput=tty`, `TTYPath=`), with the workspace unit's own
+  properties: its user, working directory and slice, the memory, CPU, tasks and IO limits read from the running
+  workspace unit, and the sandboxing UnitSpecBuilder gives it; read from the pty's master.
 - **container workspace**: no container backend exists yet (issue 9): nothing measured.
 - **keystroke → echo**: one byte in a WebSocket frame to a bash at its prompt until the byte comes back: Studio's
   terminal WebSocket (studiod → the broker's relay → the agent → the pty) beside a `stream` channel with `spawn` and
