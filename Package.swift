@@ -7,6 +7,16 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+/// What a long-running program of ours (the broker, the agent) is made of besides our own targets.
+let daemon: [Target.Dependency] = [
+    .product(name: "ArgumentParser", package: "swift-argument-parser"),
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+    .product(name: "Logging", package: "swift-log"),
+    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+    .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+]
+
 let package = Package(
     name: "studio",
     platforms: [.macOS(.v15)],
@@ -107,30 +117,14 @@ let package = Package(
         // binary inside any glibc image as well as on the host.
         .target(
             name: "StudioAgent",
-            dependencies: [
-                "StudioCore", "StudioJournal", "StudioNet", "CPty",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ],
+            dependencies: ["StudioCore", "StudioJournal", "StudioNet", "CPty"] + daemon,
             swiftSettings: strict),
         // studio-sandbox: the privileged broker.
         .target(
             name: "StudioSandbox",
-            dependencies: [
-                "StudioCore", "StudioSystemd", "StudioAuth", "StudioNet", "StudioStore", "StudioCrypto", "StudioAgent",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ],
+            dependencies: ["StudioCore", "StudioSystemd", "StudioAuth", "StudioNet", "StudioStore", "StudioCrypto", "StudioAgent"] + daemon,
             swiftSettings: strict),
-        // studio-idled: follows the journal.
+        // studio-idled: stops idle workspaces, from the journal's activity records and their CPU work.
         .target(
             name: "StudioIdle",
             dependencies: [
