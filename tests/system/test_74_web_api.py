@@ -84,7 +84,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if (self.headers.get("Upgrade") or "").lower() == "websocket":
             return self.websocket(cookies)
         body = json.dumps({"app": "echo", "method": self.command, "path": self.path,
-                           "cookie": "; ".join(cookies) if cookies else None, "uid": os.getuid()}).encode()
+                           "cookie": "; ".join(cookies) if cookies else None, "uid": os.getuid(),
+                           "host": self.headers.get_all("Host")}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -904,6 +905,8 @@ def test_app_ticket_opens_the_app_once_and_the_app_never_sees_studios_cookies(al
     assert cookie_pairs(seen["cookie"]) == {"theme": "dark"}, (
         f"the app must see its own cookies but neither {SESSION_COOKIE} nor {APP_COOKIE}: {seen['cookie']!r}")
     assert seen["uid"] == users[ALICE], f"the app runs as its workspace's owner: {seen}"
+    # HTTP/1.1 requires Host, and apps such as code-server and nginx refuse a request without one (400).
+    assert seen["host"] == [APPS.split("://", 1)[1]], f"the app should get the apps origin's Host, once: {seen}"
 
 
 def test_app_websocket_goes_through_with_the_app_cookie(alice_web: Browser, app_workspace):

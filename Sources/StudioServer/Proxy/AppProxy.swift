@@ -170,6 +170,8 @@ struct AppProxy {
     /// without Studio's cookies, and where it really came from.
     func requestHead(_ request: Request, target: Target, context: StudioRequestContext) -> String {
         var lines = ["\(request.method.rawValue) \(target.rest) HTTP/1.1"]
+        // HTTP/1.1 needs Host, and apps refuse a request without one; HTTPTypes keeps it as the authority, not a header.
+        lines.append("Host: \(request.head.authority ?? "localhost")")
         for field in request.headers {
             let name = field.name.canonicalName
             if HTTPUpstream.hopByHop.contains(name) || name.hasPrefix("x-forwarded-") || name == "cookie" { continue }
