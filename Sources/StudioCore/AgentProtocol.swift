@@ -48,10 +48,13 @@ public struct AgentRequest: Codable, Sendable, Equatable {
     public var env: [String: String]?
     /// `app`: the app to connect to.
     public var app: String?
+    /// `attach` and `exec` in a container workspace: as root inside the container (never root on the host). The
+    /// host backend refuses it (`forbidden`).
+    public var root: Bool?
 
     public init(
         op: String, terminal: String? = nil, argv: [String]? = nil, cols: Int? = nil, rows: Int? = nil,
-        tty: Bool? = nil, env: [String: String]? = nil, app: String? = nil
+        tty: Bool? = nil, env: [String: String]? = nil, app: String? = nil, root: Bool? = nil
     ) {
         self.v = AgentProtocol.version
         self.op = op
@@ -62,19 +65,20 @@ public struct AgentRequest: Codable, Sendable, Equatable {
         self.tty = tty
         self.env = env
         self.app = app
+        self.root = root
     }
 
     /// Attach to terminal `name`, creating it if needed.
-    public static func attach(_ name: String = AgentProtocol.defaultTerminal, cols: Int? = nil, rows: Int? = nil) -> AgentRequest {
-        AgentRequest(op: "attach", terminal: name, cols: cols, rows: rows)
+    public static func attach(_ name: String = AgentProtocol.defaultTerminal, cols: Int? = nil, rows: Int? = nil, root: Bool = false) -> AgentRequest {
+        AgentRequest(op: "attach", terminal: name, cols: cols, rows: rows, root: root ? true : nil)
     }
 
     /// Connect to app `name`: after the answer line the connection carries the app's bytes both ways.
     public static func app(_ name: String) -> AgentRequest { AgentRequest(op: "app", app: name) }
 
     /// Run `argv` in the project directory.
-    public static func exec(_ argv: [String], tty: Bool = false, cols: Int? = nil, rows: Int? = nil, env: [String: String]? = nil) -> AgentRequest {
-        AgentRequest(op: "exec", argv: argv, cols: cols, rows: rows, tty: tty, env: env)
+    public static func exec(_ argv: [String], tty: Bool = false, cols: Int? = nil, rows: Int? = nil, env: [String: String]? = nil, root: Bool = false) -> AgentRequest {
+        AgentRequest(op: "exec", argv: argv, cols: cols, rows: rows, tty: tty, env: env, root: root ? true : nil)
     }
 }
 

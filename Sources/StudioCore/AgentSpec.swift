@@ -18,11 +18,15 @@ public struct AgentSpec: Codable, Sendable, Equatable {
     public var terminals: [TerminalSpec]
     /// Bytes of output each terminal keeps for replay on reattach.
     public var scrollbackBytes: Int
+    /// Set for a container workspace: the agent runs as root inside (an unprivileged host uid), starts the owner's
+    /// terminals, exec and apps as `uid`/`gid` and `root` sessions as root, and lets every connection on its
+    /// listener in (inside, every host peer shows as nobody; the socket's owner and mode keep others out).
+    public var container: ContainerAccount?
 
     public init(
         workspace: WorkspaceIdentity, projectDirectory: String, socketPath: String, shell: String, appDirectory: String? = nil,
         environment: [String: String] = [:], apps: [AppSpec] = [], terminals: [TerminalSpec] = [],
-        scrollbackBytes: Int = 256 * 1024
+        scrollbackBytes: Int = 256 * 1024, container: ContainerAccount? = nil
     ) {
         self.workspace = workspace
         self.projectDirectory = projectDirectory
@@ -33,6 +37,7 @@ public struct AgentSpec: Codable, Sendable, Equatable {
         self.apps = apps
         self.terminals = terminals
         self.scrollbackBytes = scrollbackBytes
+        self.container = container
     }
 }
 
@@ -58,5 +63,25 @@ public struct TerminalSpec: Codable, Sendable, Equatable {
     public init(name: String, command: String) {
         self.name = name
         self.command = command
+    }
+}
+
+/// The owner inside a container workspace: the same name, uid and gid as on the host; the agent makes sure the
+/// image's `/etc/passwd` and `/etc/group` have them (the writes land in the workspace's own layer).
+public struct ContainerAccount: Codable, Sendable, Equatable {
+    public var name: String
+    public var uid: UInt32
+    public var gid: UInt32
+    /// The primary group's name on the host.
+    public var group: String
+    /// The home directory (the workspace's own home, at the same path as on the host).
+    public var home: String
+
+    public init(name: String, uid: UInt32, gid: UInt32, group: String, home: String) {
+        self.name = name
+        self.uid = uid
+        self.gid = gid
+        self.group = group
+        self.home = home
     }
 }

@@ -22,6 +22,10 @@ public enum BrokerOperation: String, Codable, Sendable, CaseIterable {
     case version, create, start, stop, restart, delete, list, status, set, templates, logs
     /// Postpone stopping a running workspace for idleness.
     case keep
+    /// The container images in /var/lib/machines.
+    case images
+    /// Drop a stopped container workspace's own layer.
+    case reset
     /// studiod: check a password through PAM and get a login grant.
     case login
     /// With a grant: who it is for and when it ends.

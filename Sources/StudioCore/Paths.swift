@@ -25,4 +25,13 @@ public enum Paths {
     public static let idleReport = "/run/studio-idled/idle.json"
     /// Persistent state (SQLite database, per-workspace data).
     public static let stateDirectory = "/var/lib/studio"
+    /// Container workspaces' own data (`<id>/upper`, the writable layer over the image; `<id>/home`).
+    public static let workspaceDataRoot = "/var/lib/studio/workspaces"
+    /// Container images: OS trees, one directory each (systemd's place for them).
+    public static let imageDirectory = "/var/lib/machines"
+    /// systemd-nspawn.
+    public static let nspawn = "/usr/bin/systemd-nspawn"
+    /// Where the agent program and its spec appear inside a container workspace (a tmpfs there).
+    public static let containerAgentProgram = "/run/studio-agent"
+    public static let containerAgentSpec = "/run/studio-agent.json"
 }

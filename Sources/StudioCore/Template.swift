@@ -3,14 +3,20 @@
 /// Files are `<name>.conf` in `/etc/studio/templates/` (admin) or `/usr/share/studio/templates/` (shipped); an admin
 /// file overrides a shipped one of the same name.
 public struct Template: Codable, Sendable, Equatable {
-    /// How a workspace runs. Only `host` exists so far: a transient service on the host, in the project directory.
-    public enum Backend: String, Codable, Sendable {
+    /// How a workspace runs: `host`, a transient service on the host in the project directory, as its owner; or
+    /// `container`, a transient service running systemd-nspawn on an image, root inside but not on the host.
+    public enum Backend: String, Codable, Sendable, CaseIterable {
         case host
+        case container
     }
 
     public var name: String
     public var description: String
     public var backend: Backend
+    /// `container`: the image (`/var/lib/machines/NAME`).
+    public var image: ImageName?
+    /// `container`: its network.
+    public var network: ContainerNetwork
     public var limits: ResourceLimits
     /// Seconds without interaction or CPU work after which studio-idled stops the workspace (0: never); nil: the
     /// configuration's `[Idle] Timeout=`.
@@ -22,13 +28,15 @@ public struct Template: Codable, Sendable, Equatable {
     public var path: String
 
     public init(
-        name: String, description: String = "", backend: Backend = .host, limits: ResourceLimits = ResourceLimits(),
+        name: String, description: String = "", backend: Backend = .host, image: ImageName? = nil, network: ContainerNetwork = .host, limits: ResourceLimits = ResourceLimits(),
         idleTimeoutSeconds: Double? = nil, environment: [String: String] = [:], apps: [AppSpec] = [],
         terminals: [TerminalSpec] = [], path: String = ""
     ) {
         self.name = name
         self.description = description
         self.backend = backend
+        self.image = image
+        self.network = network
         self.limits = limits
         self.idleTimeoutSeconds = idleTimeoutSeconds
         self.environment = environment
@@ -43,6 +51,7 @@ public struct Template: Codable, Sendable, Equatable {
     /// [Template]
     /// Description=Python with Jupyter
     /// Backend=host
+    /// # Backend=container with Image=bookworm-dev (/var/lib/machines/bookworm-dev) and Network=host|private|none
     /// [Limits]
     /// MemoryMax=4G
     /// CPUs=2
@@ -67,9 +76,20 @@ public struct Template: Codable, Sendable, Equatable {
             case ("Template", "Description"): description = entry.value
             case ("Template", "Backend"):
                 guard let backend = Backend(rawValue: entry.value) else {
-                    throw entry.error("Backend=\(entry.value) is not available; the backends are: host")
+                    throw entry.error("Backend=\(entry.value) is not available; the backends are: host, container")
                 }
                 self.backend = backend
+            case ("Template", "Image"):
+                do {
+                    image = try ImageName(entry.value)
+                } catch {
+                    throw entry.error("Image=\(entry.value): \(error)")
+                }
+            case ("Template", "Network"):
+                guard let network = ContainerNetwork(rawValue: entry.value) else {
+                    throw entry.error("Network=\(entry.value) is not a network; use host (the default), private or none")
+                }
+                self.network = network
             case ("Limits", _): try limits.apply(entry)
             case ("Idle", "Timeout"): idleTimeoutSeconds = try entry.idleTimeout()
             case ("Environment", _): environment[entry.key] = entry.value
@@ -82,11 +102,18 @@ public struct Template: Codable, Sendable, Equatable {
                 if terminals[terminalName] == nil { terminalOrder.append(terminalName) }
                 terminals[terminalName] = TerminalSpec(name: terminalName, command: entry.value)
             default:
-                throw entry.error("unknown setting \(entry.key) in [\(entry.section)]; templates know [Template] Description, Backend; [Limits] MemoryMax, MemoryHigh, CPUs, CPUWeight, TasksMax, IOWeight; [Idle] Timeout; [Environment]; [App:NAME] Command; [Terminal:NAME] Command")
+                throw entry.error("unknown setting \(entry.key) in [\(entry.section)]; templates know [Template] Description, Backend, Image, Network; [Limits] MemoryMax, MemoryHigh, CPUs, CPUWeight, TasksMax, IOWeight; [Idle] Timeout; [Environment]; [App:NAME] Command; [Terminal:NAME] Command")
             }
         }
         self.apps = appOrder.compactMap { apps[$0] }
         self.terminals = terminalOrder.compactMap { terminals[$0] }
+        switch backend {
+        case .container where image == nil:
+            throw ConfigError(path: path, line: nil, message: "Backend=container needs Image=NAME, an OS tree in /var/lib/machines (`studioctl images` lists them, `studioctl image build NAME` makes one)")
+        case .host where image != nil || network != .host:
+            throw ConfigError(path: path, line: nil, message: "Image= and Network= are for Backend=container; this template runs on the host")
+        default: break
+        }
     }
 }
 

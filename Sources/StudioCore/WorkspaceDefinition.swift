@@ -14,10 +14,13 @@ public struct WorkspaceDefinition: Codable, Sendable, Equatable {
     public var idleTimeoutSeconds: Double?
     /// How it was last stopped for idleness; cleared when it starts.
     public var idleStop: IdleStop?
+    /// A container workspace's user-namespace range (``ContainerRange``), given at its first container start and
+    /// kept until it is deleted: its own layer's files belong to it.
+    public var uidBase: UInt32?
 
     public init(
         identity: WorkspaceIdentity, projectDirectory: String, template: String, limits: ResourceLimits = ResourceLimits(), createdAt: Double,
-        idleTimeoutSeconds: Double? = nil, idleStop: IdleStop? = nil
+        idleTimeoutSeconds: Double? = nil, idleStop: IdleStop? = nil, uidBase: UInt32? = nil
     ) {
         self.identity = identity
         self.projectDirectory = projectDirectory
@@ -26,5 +29,6 @@ public struct WorkspaceDefinition: Codable, Sendable, Equatable {
         self.createdAt = createdAt
         self.idleTimeoutSeconds = idleTimeoutSeconds
         self.idleStop = idleStop
+        self.uidBase = uidBase
     }
 }

@@ -8,6 +8,9 @@ public enum WorkspaceError: Error, Equatable, Sendable, CustomStringConvertible 
     case limitAboveCeiling(limit: String, requested: String, ceiling: String)
     case limitAboveMachine(limit: String, requested: String, machine: String)
     case limitOutOfRange(limit: String, value: String, range: String)
+    case invalidImageName(String)
+    /// A container workspace cannot start from its image.
+    case image(name: String, problem: String)
 
     public var description: String {
         switch self {
@@ -27,6 +30,10 @@ public enum WorkspaceError: Error, Equatable, Sendable, CustomStringConvertible 
             "\(limit) \(requested) is more than this machine has (\(machine)); ask for at most \(machine)"
         case .limitOutOfRange(let limit, let value, let range):
             "\(limit) \(value) is out of range; it must be from \(range)"
+        case .invalidImageName(let name):
+            "\"\(name)\" is not a valid image name: use 1 to 64 letters, digits, dots, dashes and underscores, starting with a letter or digit (e.g. bookworm-dev)"
+        case .image(let name, let problem):
+            "image \"\(name)\" \(problem)"
         }
     }
 }

@@ -171,10 +171,17 @@ public struct WorkspaceInfo: Codable, Sendable, Equatable {
     public var idle: IdleStatus?
     /// Set when it was last stopped for idleness (until it starts again).
     public var idleStop: IdleStop?
+    /// `host` or `container` (its template's; nil when the template has gone).
+    public var backend: Template.Backend?
+    /// A container workspace's image.
+    public var image: String?
+    /// The agent's host pid while it runs: the unit's main process on the host backend, nspawn's child (PID 1
+    /// inside) in a container. studio-idled trusts activity records from this pid only.
+    public var agentPID: UInt32?
 
     public init(
         definition: WorkspaceDefinition, unitStatus: UnitStatus?, limits: ResourceLimits, idleTimeoutSeconds: Double = 0,
-        idle: IdleStatus? = nil
+        idle: IdleStatus? = nil, backend: Template.Backend? = nil, image: String? = nil, agentPID: UInt32? = nil
     ) {
         self.definition = definition
         self.unit = definition.identity.unitName
@@ -191,6 +198,9 @@ public struct WorkspaceInfo: Codable, Sendable, Equatable {
         default: "stopped"
         }
         self.idle = state == "running" ? idle : nil
+        self.backend = backend
+        self.image = image
+        self.agentPID = state == "running" ? agentPID : nil
     }
 }
 
@@ -261,5 +271,17 @@ public struct Done: Codable, Sendable, Equatable {
 
     public init(_ message: String) {
         self.message = message
+    }
+}
+
+/// Parameters of `reset`: drop a stopped container workspace's own layer (what root installed), and with `home`
+/// its home too; the project directory is never touched.
+public struct ResetParams: Codable, Sendable, Equatable {
+    public var target: WorkspaceTarget
+    public var home: Bool?
+
+    public init(target: WorkspaceTarget, home: Bool? = nil) {
+        self.target = target
+        self.home = home
     }
 }
