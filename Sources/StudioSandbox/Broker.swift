@@ -141,6 +141,7 @@ public struct Broker: Sendable {
         case .set: return answer(try await service.set(params(SetParams.self), caller: caller))
         case .keep: return answer(try await service.keep(params(KeepParams.self), caller: caller))
         case .templates: return answer(try await service.templates(caller: caller))
+        case .images: return answer(try await service.images(caller: caller))
         case .login: return answer(try await logins.login(params(LoginParams.self), caller: direct))
         case .session: return answer(LoginService.info(try require(grant)))
         case .logout: return answer(try await logins.logout(try require(grant), caller: direct, remote: Audit.remoteAddress))

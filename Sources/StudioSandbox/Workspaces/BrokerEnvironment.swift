@@ -26,6 +26,8 @@ public struct BrokerEnvironment: Sendable {
     public var readIdleReport: @Sendable () -> IdleReport?
     /// Checks a password (PAM service `studio` when nil); tests pass their own.
     public var authenticate: (@Sendable (_ user: String, _ password: String, _ remote: String) -> PAMAuthenticator.Outcome)?
+    /// Where container images are (`/var/lib/machines`); tests pass a directory of their own.
+    public var imageDirectory: String = Paths.imageDirectory
 
     public init(
         loadConfig: @escaping @Sendable () throws(ConfigError) -> StudioConfig,
