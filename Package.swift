@@ -45,6 +45,9 @@ let package = Package(
         .systemLibrary(name: "CPAM", providers: [.apt(["libpam0g-dev"])]),
         // The glibc PTY and posix_spawn extensions Swift's Glibc module leaves out (need _GNU_SOURCE).
         .target(name: "CPty"),
+        // Linux's mount API (open_tree, mount_setattr, move_mount), user namespaces made to carry an id map: what
+        // the container backend needs that neither glibc 2.36 nor Swift's Glibc module exposes.
+        .target(name: "CMount"),
 
         // Domain: no I/O.
         .target(name: "StudioCore", swiftSettings: strict),
@@ -122,7 +125,7 @@ let package = Package(
         // studio-sandbox: the privileged broker.
         .target(
             name: "StudioSandbox",
-            dependencies: ["StudioCore", "StudioSystemd", "StudioAuth", "StudioNet", "StudioStore", "StudioCrypto", "StudioAgent"] + daemon,
+            dependencies: ["StudioCore", "StudioSystemd", "StudioAuth", "StudioNet", "StudioStore", "StudioCrypto", "StudioAgent", "CMount", "CPty"] + daemon,
             swiftSettings: strict),
         // studio-idled: stops idle workspaces, from the journal's activity records and their CPU work.
         .target(

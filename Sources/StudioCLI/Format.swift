@@ -50,7 +50,8 @@ enum Format {
             headline,
             "  unit      \(info.unit) in \(definition.identity.sliceName)",
             "  project   \(definition.projectDirectory)",
-            "  template  \(definition.template)",
+            "  template  \(definition.template)"
+                + (info.backend == .container ? " (container on image \(info.image ?? "?"), root inside is not root on the host)" : ""),
             "  memory    \(memory(used: status?.memoryCurrentBytes, limit: limits.memoryMaxBytes, running: running))"
                 + (limits.memoryHighBytes.map { " (reclaim from \(ByteSize.format($0)))" } ?? ""),
             "  cpu       " + (running ? "\(cpuTime(status?.cpuUsageNanoseconds)) used, " : "")
@@ -63,7 +64,7 @@ enum Format {
             lines.append("  oom       \(kills) process\(kills == 1 ? "" : "es") killed for passing the memory limit (studioctl logs \(definition.identity.name.rawValue))")
         }
         lines += idleLines(info, now: now)
-        if running, let pid = status?.mainPID, pid > 0 { lines.append("  agent     pid \(pid), \(info.agentSocket)") }
+        if running, let pid = info.agentPID ?? status?.mainPID, pid > 0 { lines.append("  agent     pid \(pid), \(info.agentSocket)") }
         return lines.joined(separator: "\n")
     }
 

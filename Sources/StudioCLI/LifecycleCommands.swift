@@ -187,3 +187,39 @@ enum Purge {
         return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 }
+
+struct Reset: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Reset a stopped container workspace to its image.",
+        discussion: """
+            Drops the workspace's own layer: everything root installed or changed inside the container (apt packages, \
+            /etc, /usr/local …). The next start begins again from the image. The project directory is never touched; \
+            the workspace's home is kept unless --home is given. Host workspaces have nothing to reset.
+            """)
+
+    @OptionGroup var arguments: WorkspaceArguments
+
+    @Flag(help: "Also drop the workspace's home inside the container (dotfiles, shell history).")
+    var home = false
+
+    @Flag(help: "Do not ask first.")
+    var yes = false
+
+    func run() async throws {
+        let target = try arguments.target()
+        let what = home ? "its own layer and its home" : "its own layer (what root installed or changed inside)"
+        if !yes {
+            guard isatty(STDIN_FILENO) != 0 else {
+                printError("studioctl: reset drops \(target.name)'s \(what); add --yes to confirm when not at a terminal")
+                throw ExitCode(64)
+            }
+            print("Drop \(target.name)'s \(what)? The project directory is kept. [y/N] ", terminator: "")
+            guard let answer = readLine(), answer.lowercased().hasPrefix("y") else {
+                print("nothing dropped")
+                throw ExitCode.success
+            }
+        }
+        let info = try await BrokerCall(sockets: arguments.sockets).callAndExit(.reset, ResetParams(target: target, home: home), as: WorkspaceInfo.self)
+        print("reset \(info.definition.identity.displayName): dropped \(what); the next start begins from image \(info.image ?? "?")")
+    }
+}

@@ -9,7 +9,7 @@ public struct StudioCtl: AsyncParsableCommand {
         version: StudioVersion.string,
         subcommands: [
             Create.self, Start.self, Stop.self, Restart.self, Delete.self, List.self, Status.self, Shell.self,
-            Exec.self, Set.self, Keep.self, Logs.self, Templates.self, Images.self, ImageCommand.self, Version.self,
+            Exec.self, Set.self, Keep.self, Reset.self, Logs.self, Templates.self, Images.self, ImageCommand.self, Version.self,
         ])
 
     public init() {}

@@ -2,9 +2,10 @@
 /// rebuilt by reading the journal back when it starts. Without I/O, so that the trust rules are unit-tested.
 ///
 /// An entry counts only by the fields journald itself adds, which no local user can forge:
-/// - an activity record from a workspace's unit (`_SYSTEMD_UNIT`) counts only when journald saw the unit's main
-///   process (`_PID` = `MainPID`, the agent) write it, after the unit started: a `logger` inside the workspace has
-///   another PID, and a user's process elsewhere is in another unit;
+/// - an activity record from a workspace's unit (`_SYSTEMD_UNIT`) counts only when journald saw the agent write it
+///   (`_PID` = the agent's host pid: the unit's `MainPID` on the host backend, nspawn's child in a container, as the
+///   broker reports it), after the unit started: a `logger` inside the workspace has another PID, and a user's
+///   process elsewhere is in another unit;
 /// - an activity record from studiod counts only from `studiod.service` running as the `studio` user;
 /// - `keep` only from the broker (`studio-sandbox.service`, uid 0), which checked who asked;
 /// - work records only from studio-idled's own unit and user.
@@ -17,6 +18,7 @@ public struct IdleLedger: Sendable {
         public var timeoutSeconds: Double
         /// When the unit last became active (seconds since the epoch).
         public var startedAt: Double
+        /// The agent's host pid (named for the host backend, where it is the unit's main process).
         public var mainPID: UInt32
 
         public init(owner: String, name: String, unit: String, timeoutSeconds: Double, startedAt: Double, mainPID: UInt32) {

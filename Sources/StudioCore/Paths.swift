@@ -17,6 +17,9 @@ public enum Paths {
     /// The program every workspace unit runs: the agent, a lean program of its own (it links only libc and the C++
     /// runtime, so that it runs inside any glibc image too).
     public static let agentProgram = "/usr/lib/studio/studio-agent"
+    /// The broker's program (a link to the multi-call binary); container workspaces' units run its
+    /// `container-run` as their main process, which makes the mounts and becomes systemd-nspawn.
+    public static let sandboxProgram = "/usr/lib/studio/studio-sandbox"
     /// Admin templates; they override shipped ones of the same name.
     public static let templateDirectory = "/etc/studio/templates"
     /// Templates shipped with the package.

@@ -48,6 +48,15 @@ public struct UserAccount: Sendable, Equatable, Codable {
         return group.gr_gid
     }
 
+    /// The name of group `gid`, or nil.
+    public static func groupName(of gid: UInt32) -> String? {
+        var group = Glibc.group()
+        var result: UnsafeMutablePointer<Glibc.group>?
+        var buffer = [CChar](repeating: 0, count: 16384)
+        guard getgrgid_r(gid, &group, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return String(cString: group.gr_name)
+    }
+
     private static func lookup(
         _ call: (inout passwd, UnsafeMutablePointer<CChar>, Int, inout UnsafeMutablePointer<passwd>?) -> Int32
     ) -> UserAccount? {

@@ -186,7 +186,9 @@ final class IdleDaemon: Sendable {
         guard info.state == "running", let status = info.unitStatus, let started = status.activeEnterRealtimeMicroseconds else { return nil }
         return IdleLedger.Running(
             owner: info.definition.identity.owner, name: info.definition.identity.name.rawValue, unit: info.unit,
-            timeoutSeconds: info.idleTimeoutSeconds, startedAt: Double(started) / 1_000_000, mainPID: status.mainPID)
+            timeoutSeconds: info.idleTimeoutSeconds, startedAt: Double(started) / 1_000_000,
+            // The agent: the unit's main process on the host backend, nspawn's child (PID 1 inside) in a container.
+            mainPID: info.agentPID ?? status.mainPID)
     }
 
     /// Reads the running workspaces from the broker (when asked, due, or forced), then tries the pending entries.

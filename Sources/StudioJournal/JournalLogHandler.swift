@@ -24,12 +24,19 @@ public struct JournalLogHandler: LogHandler {
 
     /// Makes every `Logger` in the process use this handler. Call once, first thing in `main`.
     public static func bootstrap(identifier: String, level: Logger.Level = .info) {
-        let journal = stderrIsJournal
+        let journal = stderrIsJournal || askedForJournal
         LoggingSystem.bootstrap { label in
             var handler = JournalLogHandler(label: label, identifier: identifier, toJournal: journal)
             handler.logLevel = level
             return handler
         }
+    }
+
+    /// True when whoever started us says the journal's socket is there though stderr is not the journal:
+    /// `STUDIO_JOURNAL=native` (a container workspace's agent, whose stderr is nspawn's pipe and whose
+    /// `/run/systemd/journal/socket` is the host's).
+    public static var askedForJournal: Bool {
+        getenv("STUDIO_JOURNAL").map { String(cString: $0) } == "native" && access(socketPath, W_OK) == 0
     }
 
     /// True when systemd connected stderr to the journal: `$JOURNAL_STREAM` names stderr's device and inode.

@@ -140,6 +140,7 @@ public struct Broker: Sendable {
         case .list: return answer(try await service.list(params(ListParams.self), caller: caller))
         case .set: return answer(try await service.set(params(SetParams.self), caller: caller))
         case .keep: return answer(try await service.keep(params(KeepParams.self), caller: caller))
+        case .reset: return answer(try await service.reset(params(ResetParams.self), caller: caller))
         case .templates: return answer(try await service.templates(caller: caller))
         case .images: return answer(try await service.images(caller: caller))
         case .login: return answer(try await logins.login(params(LoginParams.self), caller: direct))

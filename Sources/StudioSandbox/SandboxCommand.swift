@@ -17,7 +17,7 @@ public struct SandboxCommand: AsyncParsableCommand {
         commandName: "studio-sandbox",
         abstract: "Studio's privileged broker (started by studio-sandbox.socket).",
         discussion: "Answers requests on /run/studio/sandbox.sock; see docs/broker-protocol.md.",
-        subcommands: [AgentCommand.self])
+        subcommands: [AgentCommand.self, ContainerRunCommand.self])
 
     @Option(name: .customLong("listen-unix"), help: "Bind this unix socket path instead of using the socket from systemd.")
     var listenUnix: String?

@@ -85,7 +85,33 @@ public final class WorkspaceStore: Sendable {
                 table.add(column: "idleSince", .double)
             }
         }
+        migrator.registerMigration("v4: container uid ranges") { db in
+            try db.alter(table: "workspace") { table in
+                table.add(column: "uidBase", .integer)
+            }
+            try db.create(index: "workspaceUIDBase", on: "workspace", columns: ["uidBase"], unique: true)
+        }
         return migrator
+    }
+
+    /// The workspace's container uid range: the one it has, else the lowest free one, stored with it (in one
+    /// transaction, so two workspaces never share one).
+    public func uidBase(uid: UInt32, name: WorkspaceName) throws(WorkspaceStoreFailure) -> UInt32 {
+        try run { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT uidBase FROM workspace WHERE uid = ? AND name = ?", arguments: [uid, name.rawValue]) else {
+                throw WorkspaceStoreFailure.workspace(.notFound(name.rawValue))
+            }
+            if let base = row["uidBase"] as Int64? { return UInt32(clamping: base) }
+            let taken = Set(try Int64.fetchAll(db, sql: "SELECT uidBase FROM workspace WHERE uidBase IS NOT NULL").compactMap {
+                ContainerRange.slot(of: UInt32(clamping: $0))
+            })
+            guard let slot = (0..<ContainerRange.count).first(where: { !taken.contains($0) }) else {
+                throw WorkspaceStoreFailure.store(StoreError(message: "all \(ContainerRange.count) container uid ranges are in use; delete container workspaces that are no longer needed"))
+            }
+            let base = ContainerRange.base(slot: slot)
+            try db.execute(sql: "UPDATE workspace SET uidBase = ? WHERE uid = ? AND name = ?", arguments: [Int64(base), uid, name.rawValue])
+            return base
+        }
     }
 
     /// Adds a workspace; a second one with the same owner and name is refused.
@@ -191,7 +217,8 @@ public final class WorkspaceStore: Sendable {
         }
         return WorkspaceDefinition(
             identity: identity, projectDirectory: row["projectDirectory"], template: row["template"], limits: limits,
-            createdAt: row["createdAt"], idleTimeoutSeconds: row["idleTimeout"], idleStop: idleStop)
+            createdAt: row["createdAt"], idleTimeoutSeconds: row["idleTimeout"], idleStop: idleStop,
+            uidBase: (row["uidBase"] as Int64?).map(UInt32.init(clamping:)))
     }
 
     /// Runs a write transaction, sorting errors into request errors and database failures.

@@ -186,4 +186,42 @@ import Testing
         #expect(try Template(name: "t", file: file).idleTimeoutSeconds == 2700)
         #expect(throws: ConfigError.self) { try Template(name: "t", file: ConfigFile(parsing: "[Idle]\nTimeout=5s\n", path: "/t.conf")) }
     }
+
+    @Test func aContainerTemplateNamesItsImageAndNetwork() throws {
+        let file = try ConfigFile(parsing: "[Template]\nBackend=container\nImage=bookworm-dev\nNetwork=private\n", path: "/c.conf")
+        let template = try Template(name: "c", file: file)
+        #expect(template.backend == .container)
+        #expect(template.image == (try ImageName("bookworm-dev")))
+        #expect(template.network == .private)
+        #expect(try Template(name: "h", file: ConfigFile(parsing: "[Template]\nBackend=host\n", path: "/h.conf")).network == .host)
+    }
+
+    @Test(arguments: [
+        ("[Template]\nBackend=container\n", "/c.conf: Backend=container needs Image=NAME, an OS tree in /var/lib/machines (`studioctl images` lists them, `studioctl image build NAME` makes one)"),
+        ("[Template]\nImage=bookworm\n", "/c.conf: Image= and Network= are for Backend=container; this template runs on the host"),
+        ("[Template]\nBackend=container\nImage=../etc\n", "/c.conf:3: Image=../etc: \"../etc\" is not a valid image name: use 1 to 64 letters, digits, dots, dashes and underscores, starting with a letter or digit (e.g. bookworm-dev)"),
+        ("[Template]\nBackend=container\nImage=a\nNetwork=bridge\n", "/c.conf:4: Network=bridge is not a network; use host (the default), private or none"),
+        ("[Template]\nBackend=docker\n", "/c.conf:2: Backend=docker is not available; the backends are: host, container"),
+    ])
+    func badContainerTemplatesSayWhatToWrite(text: String, message: String) throws {
+        #expect(throws: ConfigError.self) { try Template(name: "c", file: ConfigFile(parsing: text, path: "/c.conf")) }
+        do {
+            _ = try Template(name: "c", file: ConfigFile(parsing: text, path: "/c.conf"))
+        } catch {
+            #expect("\(error)" == message)
+        }
+    }
+
+    @Test(arguments: ["", ".hidden", "-x", "a/b", "a..b", "x.", String(repeating: "a", count: 65), "a b"])
+    func imageNamesAreMachineNames(name: String) {
+        #expect(throws: WorkspaceError.self) { try ImageName(name) }
+    }
+
+    @Test func containerRangesAreFixedSlotsBelowSystemdsForeignRange() {
+        #expect(ContainerRange.base(slot: 0) == 0x7000_0000)
+        #expect(ContainerRange.slot(of: 0x7001_0000) == 1)
+        #expect(ContainerRange.slot(of: 0x7001_0001) == nil)
+        #expect(ContainerRange.slot(of: 0x6FFF_0000) == nil)
+        #expect(ContainerRange.base(slot: ContainerRange.count - 1) + ContainerRange.size <= 0x7FFE_0000)
+    }
 }

@@ -22,6 +22,21 @@ import Testing
         #expect(try store.list(uid: nil).count == 3)
     }
 
+    @Test func givesEachContainerWorkspaceItsOwnUIDRangeAndKeepsIt() throws {
+        let store = try WorkspaceStore()
+        for name in ["a", "b", "c"] { try store.insert(definition(name)) }
+        #expect(try store.uidBase(uid: 1000, name: WorkspaceName("a")) == 0x7000_0000)
+        #expect(try store.uidBase(uid: 1000, name: WorkspaceName("b")) == 0x7001_0000)
+        // Asked again: the same range, stored with the row.
+        #expect(try store.uidBase(uid: 1000, name: WorkspaceName("a")) == 0x7000_0000)
+        #expect(try store.find(uid: 1000, name: WorkspaceName("b"))?.uidBase == 0x7001_0000)
+        // A deleted workspace's range is given to the next one that needs one.
+        try store.delete(uid: 1000, name: WorkspaceName("a"))
+        #expect(try store.uidBase(uid: 1000, name: WorkspaceName("c")) == 0x7000_0000)
+        #expect(try store.find(uid: 1000, name: WorkspaceName("c"))?.uidBase == 0x7000_0000)
+        #expect(throws: WorkspaceStoreFailure.self) { try store.uidBase(uid: 1000, name: WorkspaceName("gone")) }
+    }
+
     @Test func refusesADuplicateNameForTheSameOwner() throws {
         let store = try WorkspaceStore()
         try store.insert(definition("web"))

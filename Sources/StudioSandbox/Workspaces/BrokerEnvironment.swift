@@ -14,6 +14,10 @@ public struct BrokerEnvironment: Sendable {
     public var runtime: RuntimeDirectories
     /// The program a workspace unit runs as its agent.
     public var agentProgram: String
+    /// Container workspaces: their own data, the broker's program (for `container-run`), systemd-nspawn.
+    public var workspaceDataRoot: String = Paths.workspaceDataRoot
+    public var sandboxProgram: String = Paths.sandboxProgram
+    public var nspawn: String = Paths.nspawn
     /// uid of the `studio` system user (studiod), if it exists.
     public var studioUID: UInt32?
     /// uid of the `studio-idled` system user, if it exists: it may only stop workspaces.

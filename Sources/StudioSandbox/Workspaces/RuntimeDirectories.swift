@@ -37,8 +37,9 @@ public struct RuntimeDirectories: Sendable {
         var listener: Int32
     }
 
-    /// Makes the directory afresh, writes the agent's spec and binds the agent's socket.
-    func prepare(_ spec: AgentSpec, owner: UserAccount) throws(BrokerError) -> Prepared {
+    /// Makes the directory afresh, writes the agent's spec and binds the agent's socket. `specOwner`: who reads the
+    /// spec when it is not the owner (a container's root, an unprivileged host uid).
+    func prepare(_ spec: AgentSpec, owner: UserAccount, specOwner: (uid: UInt32, gid: UInt32)? = nil) throws(BrokerError) -> Prepared {
         let id = spec.workspace.id
         let rootFD = try openRoot()
         defer { close(rootFD) }
@@ -49,7 +50,7 @@ public struct RuntimeDirectories: Sendable {
         defer { close(directoryFD) }
         do throws(BrokerError) {
             guard fchmod(directoryFD, 0o711) == 0 else { throw failure("set the mode of", directory(for: spec.workspace)) }
-            try writeSpec(spec, in: directoryFD, owner: owner)
+            try writeSpec(spec, in: directoryFD, reader: specOwner ?? (owner.uid, owner.gid))
             return Prepared(specPath: "\(directory(for: spec.workspace))/agent.json", listener: try bindSocket(spec, in: directoryFD, owner: owner))
         } catch {
             try? remove(id, in: rootFD)
@@ -83,7 +84,7 @@ public struct RuntimeDirectories: Sendable {
         return fd
     }
 
-    func writeSpec(_ spec: AgentSpec, in directoryFD: Int32, owner: UserAccount) throws(BrokerError) {
+    func writeSpec(_ spec: AgentSpec, in directoryFD: Int32, reader: (uid: UInt32, gid: UInt32)) throws(BrokerError) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         guard let data = try? encoder.encode(spec) else { throw BrokerError.internalError("cannot encode the agent spec") }
@@ -97,7 +98,7 @@ public struct RuntimeDirectories: Sendable {
             guard written > 0 else { throw failure("write", "agent.json") }
             offset += written
         }
-        guard fchmod(fd, 0o400) == 0, !changeOwner || fchown(fd, owner.uid, owner.gid) == 0 else {
+        guard fchmod(fd, 0o400) == 0, !changeOwner || fchown(fd, reader.uid, reader.gid) == 0 else {
             throw failure("hand over", "agent.json")
         }
     }
@@ -130,34 +131,10 @@ public struct RuntimeDirectories: Sendable {
         return fd
     }
 
-    /// Removes `name` in the directory `parentFD`, whatever it is, without following symbolic links.
-    func remove(_ name: String, in parentFD: Int32, depth: Int = 0) throws(BrokerError) {
-        var info = stat()
-        if fstatat(parentFD, name, &info, AT_SYMLINK_NOFOLLOW) != 0 {
-            if errno == ENOENT { return }
-            throw failure("examine", name)
-        }
-        if info.st_mode & S_IFMT == S_IFDIR {
-            // A directory of an older Studio (the owner's) may hold anything; the walk is by descriptor, and a
-            // directory swapped for a link under it makes O_NOFOLLOW fail instead of leading elsewhere.
-            guard depth < 16 else { throw BrokerError.internalError("cannot remove \(name) under \(root): nested too deeply") }
-            let fd = openat(parentFD, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            guard fd >= 0 else { throw failure("open", name) }
-            guard let listing = fdopendir(fd) else {
-                close(fd)
-                throw failure("list", name)
-            }
-            defer { closedir(listing) }
-            var names: [String] = []
-            while let entry = readdir(listing) {
-                let child = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                if child != ".", child != ".." { names.append(child) }
-            }
-            for child in names { try remove(child, in: fd, depth: depth + 1) }
-            guard unlinkat(parentFD, name, AT_REMOVEDIR) == 0 else { throw failure("remove", name) }
-        } else {
-            guard unlinkat(parentFD, name, 0) == 0 || errno == ENOENT else { throw failure("remove", name) }
-        }
+    /// Removes `name` in the directory `parentFD`, whatever it is, without following symbolic links. A directory
+    /// of an older Studio (the owner's) may hold anything.
+    func remove(_ name: String, in parentFD: Int32) throws(BrokerError) {
+        try FileTree.remove(name, in: parentFD, describe: root)
     }
 
     func failure(_ action: String, _ what: String) -> BrokerError {

@@ -177,20 +177,28 @@ extension WorkspaceService {
         }
         let template = try settings.templates.template(definition.template)
         let limits = try settings.limits(of: definition)
-        let agent = UnitSpecBuilder.agentSpec(
-            for: definition, owner: owner, template: template,
+        let store = environment.store
+        var assigned = definition
+        if template.backend == .container, definition.uidBase == nil {
+            let (uid, name) = (owner.uid, definition.identity.name)
+            assigned.uidBase = try await blocking { try store.uidBase(uid: uid, name: name) }
+        }
+        let definition = assigned
+        let backend = backend(for: template)
+        let context = LaunchContext(
+            definition: definition, owner: owner, template: template, limits: limits,
             runtimeDirectory: environment.runtime.directory(for: definition.identity))
+        let agent = backend.agentSpec(context)
         let runtime = environment.runtime
         let prepared = try await blocking {
             // The project directory may have gone or changed permissions since the workspace was created.
             _ = try ProjectDirectory.validate(definition.projectDirectory, for: owner)
-            return try runtime.prepare(agent, owner: owner)
+            try backend.prepare(context)
+            return try runtime.prepare(agent, owner: owner, specOwner: backend.specReader(context))
         }
         defer { close(prepared.listener) }
         do {
-            try await environment.units.startTransientService(UnitSpecBuilder.spec(
-                for: definition, owner: owner, limits: limits, agentProgram: environment.agentProgram,
-                specPath: prepared.specPath, listener: prepared.listener))
+            try await environment.units.startTransientService(backend.unit(context, specPath: prepared.specPath, listener: prepared.listener))
         } catch {
             try? await blocking { try runtime.remove(definition.identity) }
             throw error
@@ -213,6 +221,26 @@ extension WorkspaceService {
         return wasRunning
     }
 
+    /// The backend a template runs on.
+    func backend(for template: Template) -> any WorkspaceBackend {
+        switch template.backend {
+        case .host: HostBackend(agentProgram: environment.agentProgram)
+        case .container:
+            ContainerBackend(
+                dataRoot: environment.workspaceDataRoot, imageDirectory: environment.imageDirectory, agentProgram: environment.agentProgram,
+                sandboxProgram: environment.sandboxProgram, nspawn: environment.nspawn)
+        }
+    }
+
+    /// The backend of a workspace's template; a workspace that has (or had) a uid range is a container one even
+    /// if its template has gone or changed, so that its data is found.
+    func backend(of definition: WorkspaceDefinition, settings: Settings?) -> (any WorkspaceBackend, Template?) {
+        let template = try? settings?.templates.template(definition.template)
+        if let template { return (backend(for: template), template) }
+        let fallback = Template(name: definition.template, backend: definition.uidBase == nil ? .host : .container)
+        return (backend(for: fallback), nil)
+    }
+
     func unitStatus(_ definition: WorkspaceDefinition) async throws -> UnitStatus? {
         try await environment.units.status(of: definition.identity.unitName)
     }
@@ -223,10 +251,19 @@ extension WorkspaceService {
     func info(_ definition: WorkspaceDefinition, settings: Settings?, report: IdleReport?? = nil) async throws -> WorkspaceInfo {
         let limits = (try? settings?.limits(of: definition)) ?? definition.limits
         let report: IdleReport? = if let report { report } else { try await idleReport() }
+        let status = try await unitStatus(definition)
+        let (backend, template) = backend(of: definition, settings: settings)
+        let agentPID: UInt32? = if let status, status.isRunning {
+            await (try? blocking { backend.agentPID(mainPID: status.mainPID) }) ?? nil
+        } else {
+            nil
+        }
         return WorkspaceInfo(
-            definition: definition, unitStatus: try await unitStatus(definition), limits: limits,
+            definition: definition, unitStatus: status, limits: limits,
             idleTimeoutSeconds: settings.map { $0.idleTimeout(of: definition) } ?? definition.idleTimeoutSeconds ?? 0,
-            idle: report?.workspaces[definition.identity.unitName])
+            idle: report?.workspaces[definition.identity.unitName],
+            backend: template?.backend ?? (definition.uidBase == nil ? nil : .container), image: template?.image?.rawValue,
+            agentPID: agentPID)
     }
 
     /// What studio-idled published, unless it is missing or stale (studio-idled not running).

@@ -57,6 +57,8 @@ struct WorkspaceService: Sendable {
                 // Created by this request and could not start: take the row back, so nothing is half-created.
                 if created {
                     let store = environment.store
+                    let (backend, _) = backend(of: definition, settings: settings)
+                    _ = try? await blocking { try backend.removeData(definition) }
                     _ = try? await blocking { try store.delete(uid: owner.uid, name: name) }
                 }
                 throw error
@@ -105,8 +107,12 @@ struct WorkspaceService: Sendable {
         let (owner, name) = try await resolve(target, caller: caller, event: .workspaceDelete)
         return try await locked(owner, name) { () throws -> Done in
             let definition = try await require(owner, name)
+            let settings = try? await loadSettings()
             try await audited(.workspaceDelete, owner, name, caller) {
                 _ = try await halt(definition)
+                // A container workspace's layer and home go with it (the project directory stays).
+                let (backend, _) = backend(of: definition, settings: settings)
+                try await blocking { try backend.removeData(definition) }
                 let store = environment.store
                 try await blocking { try store.delete(uid: owner.uid, name: name) }
             }
@@ -186,6 +192,25 @@ struct WorkspaceService: Sendable {
                 }
             }
             return KeepResult(workspace: try await info(definition, settings: try? await loadSettings()), keepUntil: until)
+        }
+    }
+
+    /// Drops a stopped container workspace's own layer (what root installed or changed inside), and with `home`
+    /// its home; the next start begins again from the image. The project directory is never touched.
+    func reset(_ params: ResetParams, caller: PeerCredentials) async throws -> WorkspaceInfo {
+        let (owner, name) = try await resolve(params.target, caller: caller, event: .workspaceReset)
+        return try await locked(owner, name) { () throws -> WorkspaceInfo in
+            let definition = try await require(owner, name)
+            let settings = try? await loadSettings()
+            let note = params.home == true ? "layer and home" : "layer"
+            try await audited(.workspaceReset, owner, name, caller, note: note) {
+                if let status = try await unitStatus(definition), status.isRunning || status.activeState == "activating" || status.activeState == "deactivating" {
+                    throw BrokerError.conflict("workspace \"\(name)\" is running; stop it first (`studioctl stop \(name)`), then reset it")
+                }
+                let (backend, _) = backend(of: definition, settings: settings)
+                try await blocking { try backend.reset(definition, home: params.home == true) }
+            }
+            return try await info(definition, settings: settings)
         }
     }
 
