@@ -16,7 +16,9 @@ EXTRA = r"""
 Success.
 .TP
 .B 64
-Bad usage: an unknown option or a missing argument.
+Bad usage: an unknown option or a missing argument; for
+.BR "image build" ,
+a name, suite, package, mirror or variant that is not valid (nothing is made).
 .TP
 .B 65
 Bad input: a workspace name, project directory, template or limit that is not valid.
@@ -27,13 +29,27 @@ No such workspace or user.
 .B 69
 studiod or the broker cannot be reached; see
 .BR "systemctl status studiod.socket studio-sandbox.socket" .
+For
+.BR "image build" :
+debootstrap is not installed
+.RB ( "apt install debootstrap" ).
 .TP
 .B 70
 The broker failed; see
 .BR "journalctl -u studio-sandbox" .
+For
+.BR "image build" :
+debootstrap failed or the build was interrupted (Ctrl-C, SIGTERM); the temporary tree was removed and the message
+ends with debootstrap's last lines.
 .TP
 .B 71
 systemd refused to start or change the workspace's unit.
+.TP
+.B 73
+.B image build
+found the image there already
+.RB ( "machinectl remove NAME" ,
+or pick another name), or cannot make its directory.
 .TP
 .B 74
 .B delete --purge
@@ -49,7 +65,9 @@ streams at once (retry after closing some).
 Permission denied: the workspace is not yours, or your account may not have workspaces (system accounts,
 accounts without a login shell, locked or expired accounts, and, with
 .B [Access] Group=
-set, accounts outside that group).
+set, accounts outside that group); or
+.B image build
+was not run as root.
 .TP
 .B 78
 Studio's configuration is broken; the message names the file and line.
@@ -66,6 +84,14 @@ Workspace templates.
 .TP
 .I /run/studio/sandbox.sock, /run/studio/studiod.sock
 The broker's and studiod's sockets.
+.TP
+.I /var/lib/machines/NAME
+Container images: OS trees (systemd's place, shared with
+.BR machinectl (1)).
+.B image build
+works in
+.I /var/lib/machines/.NAME.build\-XXXXXX
+and renames it into place.
 .SH EXAMPLES
 .nf
 cd ~/src/myproject && studioctl start myproject
@@ -73,10 +99,14 @@ studioctl status myproject
 studioctl set myproject \-\-memory 2G \-\-cpus 1.5
 studioctl exec myproject \-\- make test
 studioctl logs \-f myproject
+sudo studioctl image build dev \-\-packages git,build\-essential
+studioctl images
 .fi
 .SH SEE ALSO
 .BR systemctl (1),
 .BR journalctl (1),
+.BR debootstrap (8),
+.BR machinectl (1),
 .BR systemd.resource-control (5)
 """
 
@@ -134,16 +164,25 @@ def main():
         "NAME is one of your workspaces; root may write OWNER/NAME.",
         ".SH COMMANDS",
     ]
-    for sub in root.get("subcommands", []):
+    def command(sub, prefix=""):
         if sub["commandName"] == "help":
-            continue
-        out.append(".SS %s %s" % (esc(sub["commandName"]), esc(synopsis(sub.get("arguments", [])))))
+            return
+        name = prefix + sub["commandName"]
+        children = [c for c in sub.get("subcommands", []) if c["commandName"] != "help"]
+        if children:  # a group (`image`): its commands, each with its full name (`image build`)
+            for child in children:
+                command(child, name + " ")
+            return
+        out.append(".SS %s %s" % (esc(name), esc(synopsis(sub.get("arguments", [])))))
         out.append(esc(sub.get("abstract", "")))
         if sub.get("discussion"):
             out.append(".PP\n" + esc(sub["discussion"]))
         opts = options(sub.get("arguments", []))
         if opts:
             out.append(opts)
+
+    for sub in root.get("subcommands", []):
+        command(sub)
     out.append(EXTRA.strip())
     sys.stdout.write("\n".join(out) + "\n")
 

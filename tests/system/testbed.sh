@@ -23,7 +23,7 @@ set -euo pipefail
 umask 022
 
 readonly SUITE=bookworm
-readonly INCLUDE="systemd,systemd-sysv,dbus,libpam-systemd,systemd-container,curl,ca-certificates,libsqlite3-0,adduser,procps,python3,sudo,util-linux"
+readonly INCLUDE="systemd,systemd-sysv,dbus,libpam-systemd,systemd-container,curl,ca-certificates,libsqlite3-0,adduser,procps,python3,sudo,util-linux,debootstrap"
 readonly MIRROR=${STUDIO_TESTBED_MIRROR:-http://deb.debian.org/debian}
 readonly CACHE=${STUDIO_TESTBED_CACHE:-/var/cache/studio-testbed}
 readonly BASE=${STUDIO_TESTBED_DIR:-/var/lib/studio-testbed}

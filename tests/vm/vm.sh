@@ -24,7 +24,7 @@ umask 022
 
 readonly SUITE=bookworm
 # testbed.sh's INCLUDE (the same userland), plus a kernel and what boots it.
-readonly INCLUDE="systemd,systemd-sysv,dbus,libpam-systemd,systemd-container,curl,ca-certificates,libsqlite3-0,adduser,procps,python3,sudo,util-linux"
+readonly INCLUDE="systemd,systemd-sysv,dbus,libpam-systemd,systemd-container,curl,ca-certificates,libsqlite3-0,adduser,procps,python3,sudo,util-linux,debootstrap"
 readonly VM_INCLUDE="linux-image-cloud-amd64,udev,initramfs-tools"
 readonly MIRROR=${STUDIO_TESTBED_MIRROR:-http://deb.debian.org/debian}
 readonly CACHE=${STUDIO_TESTBED_CACHE:-/var/cache/studio-testbed}
