@@ -152,6 +152,34 @@ def proj(machine: Machine, first_start) -> dict[str, str]:
     return u
 
 
+# --- Images (test_88 and the container tests) ---------------------------------------------------------------------
+
+IMAGES = "/var/lib/machines"  # where images are (systemd's place)
+
+
+@pytest.fixture(scope="session")
+def built_image(machine: Machine) -> dict:
+    """The image `built`, made once per session as an admin makes one: `studioctl image build built --suite bookworm
+    --variant minbase` as root (debootstrap from the network inside the machine, 30-60 s). Yields {"name": "built",
+    "path": "/var/lib/machines/built", "build": the CompletedProcess (with .elapsed)}; fails the tests that use it,
+    with studioctl's output, if the build did not succeed."""
+    p = machine.studioctl("root", "image", "build", "built", "--suite", "bookworm", "--variant", "minbase", timeout=900)
+    if p.elapsed is not None:
+        TIMINGS.append(("studioctl image build built (bookworm minbase, debootstrap)", p.elapsed))
+    if p.returncode != 0:
+        pytest.fail(f"could not build the test image `built`:\n{explain(p)}", pytrace=False)
+    return {"name": "built", "path": f"{IMAGES}/built", "build": p}
+
+
+@pytest.fixture(scope="session")
+def hand_image(machine: Machine, built_image: dict) -> dict:
+    """The image `byhand`: a tree put into /var/lib/machines without studioctl (`cp -a` of `built`), as an admin
+    who makes images with their own tools would. Yields {"name": "byhand", "path": "/var/lib/machines/byhand"}."""
+    path = f"{IMAGES}/byhand"
+    machine.run("cp", "-a", "--", built_image["path"], path, timeout=300)
+    return {"name": "byhand", "path": path}
+
+
 class _TimingReport:
     """Prints the measured studioctl times at the end of the run and keeps them with the journal."""
 
