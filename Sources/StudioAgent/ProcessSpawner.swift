@@ -3,8 +3,10 @@ import CPty
 import Glibc
 #endif
 
-/// Starts child processes with `posix_spawn`, never `fork()`: the agent is multithreaded, and only
-/// async-signal-safe work may happen between fork and exec, which glibc's posix_spawn guarantees.
+/// Starts child processes with `posix_spawn`, never a bare `fork()`: the agent is multithreaded, and only
+/// async-signal-safe work may happen between fork and exec, which glibc's posix_spawn guarantees. With
+/// ``Credentials`` (a container workspace, where the agent is root inside) it uses `cpty_spawn_as`, whose child
+/// does only async-signal-safe work too and then takes the given uid and gid.
 ///
 /// Every child gets a session of its own (`POSIX_SPAWN_SETSID`), so that it can be signalled as a group, default
 /// signal dispositions and an empty signal mask (the agent's own handling must not leak into shells), and the
@@ -20,6 +22,13 @@ enum ProcessSpawner {
         case inherit
     }
 
+    /// Whom the child runs as: `uid`, `gid`, and `gid` as its only supplementary group.
+    struct Credentials: Sendable, Equatable {
+        var uid: uid_t
+        var gid: gid_t
+        static let root = Credentials(uid: 0, gid: 0)
+    }
+
     /// Why a process could not be started.
     struct Failure: Error, CustomStringConvertible {
         var program: String
@@ -27,11 +36,26 @@ enum ProcessSpawner {
         var description: String { "cannot start \(program): \(String(cString: strerror(errno)))" }
     }
 
-    /// Starts `argv` in `directory` with exactly `environment`; returns its pid.
+    /// Starts `argv` in `directory` with exactly `environment`; returns its pid. `credentials`: run as them
+    /// (only a root agent can); nil keeps the agent's own.
     static func spawn(
-        _ argv: [String], environment: [String: String], directory: String, stdio: [Stdio]
+        _ argv: [String], environment: [String: String], directory: String, stdio: [Stdio], as credentials: Credentials? = nil
     ) throws(Failure) -> pid_t {
         guard let program = argv.first else { throw Failure(program: "(nothing)", errno: EINVAL) }
+        if let credentials {
+            return try ChildReaper.registering { () throws(Failure) in
+                try spawnAs(credentials, argv, environment: environment, directory: directory, stdio: stdio)
+            }
+        }
+        return try ChildReaper.registering { () throws(Failure) in
+            try posixSpawn(argv, environment: environment, directory: directory, stdio: stdio)
+        }
+    }
+
+    private static func posixSpawn(
+        _ argv: [String], environment: [String: String], directory: String, stdio: [Stdio]
+    ) throws(Failure) -> pid_t {
+        let program = argv[0]
         var actions = posix_spawn_file_actions_t()
         var attributes = posix_spawnattr_t()
         posix_spawn_file_actions_init(&actions)
@@ -76,6 +100,36 @@ enum ProcessSpawner {
         // posix_spawnp searches PATH of the *agent*; resolve against the child's PATH ourselves.
         let resolved = resolve(program, path: environment["PATH"] ?? defaultPath)
         let result = posix_spawn(&pid, resolved, &actions, &attributes, cArguments, cEnvironment)
+        guard result == 0 else { throw Failure(program: program, errno: result) }
+        return pid
+    }
+
+    /// `cpty_spawn_as`: the same child as ``posixSpawn(_:environment:directory:stdio:)`` gets, as `credentials`.
+    private static func spawnAs(
+        _ credentials: Credentials, _ argv: [String], environment: [String: String], directory: String, stdio: [Stdio]
+    ) throws(Failure) -> pid_t {
+        let program = argv[0]
+        var paths: [UnsafeMutablePointer<CChar>?] = [nil, nil, nil]
+        var fds: [Int32] = [-1, -1, -1]
+        for (target, source) in stdio.prefix(3).enumerated() {
+            switch source {
+            case .open(let path): paths[target] = strdup(path)
+            case .descriptor(let descriptor): fds[target] = descriptor
+            case .inherit: break
+            }
+        }
+        let cArguments = argv.map { strdup($0) } + [nil]
+        let cEnvironment = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            paths.forEach { free($0) }
+            cArguments.forEach { free($0) }
+            cEnvironment.forEach { free($0) }
+        }
+        let resolved = resolve(program, path: environment["PATH"] ?? defaultPath)
+        var pid: pid_t = 0
+        let result = paths.map { $0.map { UnsafePointer($0) } }.withUnsafeBufferPointer { paths in
+            cpty_spawn_as(&pid, resolved, cArguments, cEnvironment, directory, paths.baseAddress, fds, credentials.uid, credentials.gid)
+        }
         guard result == 0 else { throw Failure(program: program, errno: result) }
         return pid
     }
