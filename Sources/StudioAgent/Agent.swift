@@ -15,11 +15,16 @@ import Glibc
 /// Who may talk to a workspace's agent: its owner and root, by uid. The socket (the owner's, mode 0600) already
 /// keeps others out; this is the second lock. No service is trusted by its uid here: studiod will reach an agent
 /// only through a connection the broker opens for a user's live login grant and hands over (docs/architecture.md).
+///
+/// In a container (`everyone`) the second lock cannot exist: every host peer shows as uid 65534 and pid 0 through
+/// SO_PEERCRED inside the container's user namespace, so every connection on the listener is let in, and the
+/// listening socket's owner and mode on the host are the only lock.
 struct AgentAccess: Sendable, Equatable {
     var owner: UInt32
+    var everyone = false
 
     func allows(_ caller: PeerCredentials) -> Bool {
-        caller.uid == owner || caller.uid == 0
+        everyone || caller.uid == owner || caller.uid == 0
     }
 }
 
@@ -53,7 +58,7 @@ final class Agent: Sendable {
 
     init(spec: AgentSpec, access: AgentAccess? = nil, appBackoff: AppSupervisor.Backoff = .init(), logger: Logger) {
         self.spec = spec
-        self.access = access ?? AgentAccess(owner: spec.workspace.uid)
+        self.access = access ?? AgentAccess(owner: spec.workspace.uid, everyone: spec.container != nil)
         self.logger = logger
         environment = AgentEnvironment(spec: spec)
         let recorder = ActivityRecorder(logger: logger, now: { Date().timeIntervalSince1970 })
@@ -105,18 +110,30 @@ final class Agent: Sendable {
         }
     }
 
+    /// Whom a request runs as: root inside a container for `root: true`, else the owner. The host backend refuses
+    /// root: there the agent is the owner, and nothing may become root on the host.
+    func identity(for request: AgentRequest) throws(AgentError) -> SessionIdentity {
+        guard request.root == true else { return environment.owner }
+        guard let root = environment.root else {
+            throw .forbidden("root sessions are only for container workspaces; \(spec.workspace.displayName) runs on the host as \(spec.workspace.owner)")
+        }
+        return root
+    }
+
     private func attach(_ request: AgentRequest, caller: PeerCredentials) async throws -> Opening {
-        let name = request.terminal ?? AgentProtocol.defaultTerminal
+        let identity = try identity(for: request)
+        let name = request.terminal ?? (identity.isRoot ? AgentProtocol.rootTerminal : AgentProtocol.defaultTerminal)
         guard AgentProtocol.isValidTerminalName(name) else {
             throw AgentError.badRequest("\"\(name)\" is not a terminal name: use 1 to 64 of A-Z a-z 0-9 . _ -")
         }
         let size = PseudoTerminal.clampedSize(cols: request.cols, rows: request.rows)
-        let attached = try await terminals.attach(name, cols: size.cols, rows: size.rows)
+        let attached = try await terminals.attach(name, cols: size.cols, rows: size.rows, as: identity)
         if !attached.created, request.cols != nil || request.rows != nil {
             attached.terminal.resize(cols: size.cols, rows: size.rows)
         }
         logger.info("client attached to terminal \(name)", metadata: [
             "terminal": "\(name)", "caller_uid": "\(caller.uid)", "caller_pid": "\(caller.pid)", "created": "\(attached.created)",
+            "root": "\(identity.isRoot)",
         ])
         let session = AttachSession(terminal: attached.terminal, client: attached.client.id, frames: attached.client.frames, hangUpOnDetach: false, activity: activity)
         return .session(session, AgentResponse(terminal: attached.terminal.info(created: attached.created)))
@@ -143,9 +160,10 @@ final class Agent: Sendable {
         guard let argv = request.argv, let program = argv.first, !program.isEmpty else {
             throw AgentError.badRequest("exec needs \"argv\": the program and its arguments")
         }
+        let identity = try identity(for: request)
         activity(.exec)
         logger.info("exec: \(argv.joined(separator: " "))", metadata: [
-            "caller_uid": "\(caller.uid)", "caller_pid": "\(caller.pid)", "tty": "\(request.tty == true)",
+            "caller_uid": "\(caller.uid)", "caller_pid": "\(caller.pid)", "tty": "\(request.tty == true)", "root": "\(identity.isRoot)",
         ])
         let session: any AgentSession
         let stop: @Sendable () -> Void
@@ -153,14 +171,15 @@ final class Agent: Sendable {
             let size = PseudoTerminal.clampedSize(cols: request.cols, rows: request.rows)
             let (terminal, first) = try await Terminal.start(
                 name: "exec", argv: argv, command: argv.joined(separator: " "),
-                environment: environment.terminalVariables(extra: request.env ?? [:]), directory: spec.projectDirectory,
-                cols: size.cols, rows: size.rows, scrollbackBytes: spec.scrollbackBytes, logger: logger)
+                environment: environment.terminalVariables(extra: request.env ?? [:], as: identity), directory: spec.projectDirectory,
+                cols: size.cols, rows: size.rows, scrollbackBytes: spec.scrollbackBytes, credentials: identity.credentials,
+                root: spec.container != nil ? identity.isRoot : nil, logger: logger)
             session = AttachSession(terminal: terminal, client: first.id, frames: first.frames, hangUpOnDetach: true)
             stop = { terminal.hangUp() }
         } else {
             let exec = try await ExecSession.start(
-                argv: argv, environment: environment.variables(extra: request.env ?? [:]),
-                directory: spec.projectDirectory, logger: logger)
+                argv: argv, environment: environment.variables(extra: request.env ?? [:], as: identity),
+                directory: spec.projectDirectory, credentials: identity.credentials, logger: logger)
             session = exec
             stop = { exec.terminate() }
         }

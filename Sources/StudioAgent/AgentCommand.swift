@@ -5,6 +5,9 @@ import StudioCore
 import StudioNet
 import StudioJournal
 import UnixSignals
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `studio-agent --spec PATH` (also `studio-sandbox agent`): the main process of a workspace's unit, running as the
 /// owner.
@@ -37,6 +40,11 @@ public struct AgentCommand: AsyncParsableCommand {
         }
         logger[metadataKey: "workspace"] = "\(spec.workspace.displayName)"
         logger[metadataKey: "workspace_id"] = "\(spec.workspace.id)"
+        // As a container's PID 1 the agent inherits every orphan inside; someone must reap them.
+        if getpid() == 1 { ChildReaper.reapEveryChild() }
+        if let account = spec.container {
+            AgentHost.installAccount(account, spec: spec, logger: logger)
+        }
         var listener: Listener?
         if listenStdin {
             do {

@@ -48,6 +48,18 @@ struct AgentHost {
         return spec
     }
 
+    /// In a container, before READY: the owner's lines in the image's `/etc/passwd` and `/etc/group`. A failure is
+    /// logged and the agent goes on (sessions then run with a uid that has no name).
+    static func installAccount(_ account: ContainerAccount, spec: AgentSpec, etc: String = "/etc", logger: Logger) {
+        let shell = ContainerAccounts.shell(preferred: spec.shell)
+        do {
+            try ContainerAccounts.install(account, shell: shell, etc: etc)
+            logger.info("container account: \(account.name) (uid \(account.uid), gid \(account.gid)), shell \(shell)")
+        } catch {
+            logger.error("cannot record the owner in \(etc)/passwd and \(etc)/group: \(error)")
+        }
+    }
+
     /// The contents of a small file, with the system's reason if it cannot be read.
     static func readFile(_ path: String, limit: Int = 4 << 20) throws -> Data {
         let fd = open(path, O_RDONLY | O_CLOEXEC)

@@ -61,6 +61,13 @@ final class AppSupervisor: Sendable {
         guard !order.isEmpty else { return }
         if mkdir(directory, 0o700) != 0, errno != EEXIST {
             logger.error("cannot create the apps directory \(directory): \(String(cString: strerror(errno))); apps will fail to listen")
+        } else if let owner = environment.owner.credentials {
+            // A container's agent is root; the apps, the owner, make their sockets in it.
+            let fd = open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if fd < 0 || fchown(fd, owner.uid, owner.gid) != 0 {
+                logger.error("cannot give the apps directory \(directory) to the owner: \(String(cString: strerror(errno))); apps will fail to listen")
+            }
+            if fd >= 0 { close(fd) }
         }
         let started = order.map { name in Task { await self.supervise(name) } }
         tasks.withLock { $0 = started }
@@ -102,7 +109,7 @@ final class AppSupervisor: Sendable {
             do {
                 let pid = try ProcessSpawner.spawn(
                     ["/bin/sh", "-c", app.command], environment: variables, directory: spec.projectDirectory,
-                    stdio: [.open("/dev/null"), .inherit, .inherit])
+                    stdio: [.open("/dev/null"), .inherit, .inherit], as: environment.owner.credentials)
                 apps.withLock { $0[name]?.pid = pid }
                 logger.info("app \(name) started: \(app.command)", metadata: ["app_pid": "\(pid)", "app_socket": "\(socket)"])
                 if isStopping { ProcessSpawner.signalGroup(pid, SIGTERM) }

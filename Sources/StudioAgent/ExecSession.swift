@@ -35,8 +35,10 @@ final class ExecSession: AgentSession {
         exit = Task { await ChildReaper.exitCode(of: pid, onReaped: reaped.set) }
     }
 
-    /// Starts `argv` with three pipes.
-    static func start(argv: [String], environment: [String: String], directory: String, logger: Logger) async throws -> ExecSession {
+    /// Starts `argv` with three pipes, as `credentials` if given (a container's agent).
+    static func start(
+        argv: [String], environment: [String: String], directory: String, credentials: ProcessSpawner.Credentials? = nil, logger: Logger
+    ) async throws -> ExecSession {
         let input = try ProcessSpawner.pipe()
         let output: (read: Int32, write: Int32)
         let errors: (read: Int32, write: Int32)
@@ -56,7 +58,7 @@ final class ExecSession: AgentSession {
         do {
             pid = try ProcessSpawner.spawn(
                 argv, environment: environment, directory: directory,
-                stdio: [.descriptor(input.read), .descriptor(output.write), .descriptor(errors.write)])
+                stdio: [.descriptor(input.read), .descriptor(output.write), .descriptor(errors.write)], as: credentials)
         } catch {
             [input.read, input.write, output.read, output.write, errors.read, errors.write].forEach { _ = close($0) }
             throw error

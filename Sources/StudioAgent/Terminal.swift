@@ -17,6 +17,9 @@ final class Terminal: Sendable {
     let pid: pid_t
     /// What runs in it, for people.
     let command: String
+    /// In a container: whether it runs as root (true) or as the owner (false); nil on the host. A terminal keeps
+    /// the identity it was created with.
+    let root: Bool?
     /// A duplicate of the master descriptor, for `TIOCSWINSZ`; closed once the terminal has ended.
     private let control: Int32
     private let state: Mutex<State>
@@ -48,10 +51,11 @@ final class Terminal: Sendable {
         var paused = false
     }
 
-    private init(name: String, pid: pid_t, command: String, control: Int32, size: (UInt16, UInt16), scrollbackBytes: Int, logger: Logger, onEnd: @escaping @Sendable (Terminal) -> Void) {
+    private init(name: String, pid: pid_t, command: String, root: Bool?, control: Int32, size: (UInt16, UInt16), scrollbackBytes: Int, logger: Logger, onEnd: @escaping @Sendable (Terminal) -> Void) {
         self.name = name
         self.pid = pid
         self.command = command
+        self.root = root
         self.control = control
         self.logger = logger
         self.onEnd = onEnd
@@ -62,18 +66,25 @@ final class Terminal: Sendable {
     typealias Attachment = (id: Int, frames: AsyncStream<AgentFrame>)
 
     /// Starts `argv` on a new PTY of the given size, with its first client already attached (so that a program that
-    /// ends at once still shows its output to whoever started it).
+    /// ends at once still shows its output to whoever started it). `credentials`: whom it runs as (a container's
+    /// agent); the PTY then belongs to that uid, as a login's would. `root`: what ``info(created:)`` says.
     static func start(
         name: String, argv: [String], command: String, environment: [String: String], directory: String,
-        cols: UInt16, rows: UInt16, scrollbackBytes: Int, logger: Logger,
-        onEnd: @escaping @Sendable (Terminal) -> Void = { _ in }
+        cols: UInt16, rows: UInt16, scrollbackBytes: Int, credentials: ProcessSpawner.Credentials? = nil, root: Bool? = nil,
+        logger: Logger, onEnd: @escaping @Sendable (Terminal) -> Void = { _ in }
     ) async throws -> (terminal: Terminal, first: Attachment) {
         let pty = try PseudoTerminal.open(cols: cols, rows: rows)
         let pid: pid_t
         do {
+            if let credentials, credentials.uid != getuid() {
+                // Programs that open their terminal by name (ttyname, ssh, sudo, write) need to own it.
+                guard chown(pty.slavePath, credentials.uid, gid_t.max) == 0 else {
+                    throw ProcessSpawner.Failure(program: "chown \(pty.slavePath)", errno: errno)
+                }
+            }
             pid = try ProcessSpawner.spawn(
                 argv, environment: environment, directory: directory,
-                stdio: [.open(pty.slavePath), .descriptor(0), .descriptor(0)])
+                stdio: [.open(pty.slavePath), .descriptor(0), .descriptor(0)], as: credentials)
         } catch {
             close(pty.master)
             throw error
@@ -83,7 +94,7 @@ final class Terminal: Sendable {
         logger[metadataKey: "terminal"] = "\(name)"
         logger[metadataKey: "terminal_pid"] = "\(pid)"
         let terminal = Terminal(
-            name: name, pid: pid, command: command, control: control, size: (cols, rows),
+            name: name, pid: pid, command: command, root: root, control: control, size: (cols, rows),
             scrollbackBytes: scrollbackBytes, logger: logger, onEnd: onEnd)
         let first = terminal.attach()!
         do {
@@ -166,7 +177,7 @@ final class Terminal: Sendable {
     /// A description for `terminals` and `attach` answers.
     func info(created: Bool? = nil) -> TerminalInfo {
         state.withLock {
-            TerminalInfo(name: name, pid: pid, command: command, clients: $0.clients.count, cols: Int($0.cols), rows: Int($0.rows), created: created)
+            TerminalInfo(name: name, pid: pid, command: command, clients: $0.clients.count, cols: Int($0.cols), rows: Int($0.rows), created: created, root: root)
         }
     }
 

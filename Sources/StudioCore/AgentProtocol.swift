@@ -13,6 +13,8 @@ public enum AgentProtocol {
     public static let maxFramePayload = 1 << 20
     /// The terminal `attach` uses when none is named.
     public static let defaultTerminal = "main"
+    /// The terminal `attach` with `root` uses when none is named (container workspaces).
+    public static let rootTerminal = "root"
 
     /// Whether `name` may name a terminal: 1 to 64 of `[A-Za-z0-9._-]`, not starting with `.` or `-`.
     public static func isValidTerminalName(_ name: String) -> Bool {
@@ -130,8 +132,11 @@ public struct TerminalInfo: Codable, Sendable, Equatable {
     public var rows: Int
     /// Whether this attach created the terminal (only in `attach` answers).
     public var created: Bool?
+    /// In a container workspace: whether the terminal runs as root inside (true) or as the owner (false). Absent
+    /// on the host backend, where every terminal runs as the owner.
+    public var root: Bool?
 
-    public init(name: String, pid: Int32, command: String, clients: Int, cols: Int, rows: Int, created: Bool? = nil) {
+    public init(name: String, pid: Int32, command: String, clients: Int, cols: Int, rows: Int, created: Bool? = nil, root: Bool? = nil) {
         self.name = name
         self.pid = pid
         self.command = command
@@ -139,6 +144,7 @@ public struct TerminalInfo: Codable, Sendable, Equatable {
         self.cols = cols
         self.rows = rows
         self.created = created
+        self.root = root
     }
 }
 
