@@ -129,7 +129,9 @@ final class AgentClient {
             throw .failed("the agent answered something this studioctl does not understand: \(String(decoding: line.prefix(200), as: UTF8.self))")
         }
         if let error = response.error {
-            if error.code == .forbidden { throw .forbidden(workspace) }
+            // A refused root request says why in the agent's words (a host workspace); other refusals are about
+            // who may use the workspace at all.
+            if error.code == .forbidden, request.root != true { throw .forbidden(workspace) }
             throw .refused(error)
         }
         guard response.ok else { throw .failed("the agent said no without saying why") }

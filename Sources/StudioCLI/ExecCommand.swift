@@ -10,6 +10,10 @@ struct Exec: ParsableCommand {
             and stderr are streamed; studioctl exits with the command's exit code (128+N if signal N killed it). \
             With -t the command gets a terminal of its own (for interactive programs); stdout and stderr are then \
             one stream.
+
+            With --root the command runs as root inside a container workspace (uid 0 of the container's own user \
+            namespace, an unprivileged uid on the host: never root on the host), with HOME=/root, still in the \
+            project directory. Workspaces that run on the host refuse it (exit 77).
             """)
 
     @Argument(help: ArgumentHelp("The workspace: NAME or OWNER/NAME.", valueName: "workspace"))
@@ -17,6 +21,9 @@ struct Exec: ParsableCommand {
 
     @Flag(name: .shortAndLong, help: "Run the command on a terminal.")
     var tty = false
+
+    @Flag(help: "Run as root inside the container (container workspaces only; not root on the host).")
+    var root = false
 
     @Option(name: [.short, .customLong("env")], help: ArgumentHelp("Set an environment variable (repeatable).", valueName: "name=value"))
     var environment: [String] = []
@@ -51,7 +58,7 @@ struct Exec: ParsableCommand {
         do {
             let client = try AgentClient(workspace: identity, socketPath: agentSocket)
             let size = tty ? LocalTerminal.windowSize() : nil
-            try client.open(.exec(argv, tty: tty, cols: size.map { Int($0.cols) }, rows: size.map { Int($0.rows) }, env: variables.isEmpty ? nil : variables))
+            try client.open(.exec(argv, tty: tty, cols: size.map { Int($0.cols) }, rows: size.map { Int($0.rows) }, env: variables.isEmpty ? nil : variables, root: root))
             if tty { local.enterRawMode() }
             defer { local.restore() }
             outcome = try AgentSessionLoop(client: client, forwardsResize: tty).run()
