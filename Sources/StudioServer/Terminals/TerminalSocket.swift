@@ -25,6 +25,8 @@ struct TerminalSocket {
         var terminal: String
         var cols: Int?
         var rows: Int?
+        /// `root=1`: a root terminal inside a container workspace (the agent of a host workspace refuses it).
+        var root = false
     }
 
     /// Parses and checks an upgrade request: a terminal path, a login, the dashboard's own origin. Throws the error
@@ -41,10 +43,16 @@ struct TerminalSocket {
         guard let token = AppProxy.cookie(WebSettings.sessionCookie, in: headers) else { throw RequestError.unauthorized("not logged in; log in on the dashboard first") }
         let cols = try query["cols"].map { try Self.size($0, "cols") }
         let rows = try query["rows"].map { try Self.size($0, "rows") }
+        let root: Bool
+        switch query["root"] {
+        case nil, "0": root = false
+        case "1": root = true
+        default: throw RequestError.badRequest("root must be 0 or 1")
+        }
         let address = WebSettings.remoteAddress(peer: remote, forwardedFor: headers[.xForwardedFor])
         return Target(
             broker: BrokerConnection(socketPath: settings.brokerSocket, grant: token, remote: address), name: name, terminal: terminal,
-            cols: cols, rows: rows)
+            cols: cols, rows: rows, root: root)
     }
 
     /// ``target(path:query:headers:remote:)`` for a workspace that runs: the login is checked by the broker, and a
@@ -75,7 +83,7 @@ struct TerminalSocket {
     /// Relays one terminal until either side ends.
     static func relay(_ target: Target, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async {
         do {
-            try await target.broker.connect(ConnectParams(name: target.name, request: .attach(target.terminal, cols: target.cols, rows: target.rows))) { stream in
+            try await target.broker.connect(ConnectParams(name: target.name, request: .attach(target.terminal, cols: target.cols, rows: target.rows, root: target.root))) { stream in
                 let agent = stream.outbound
                 let agentChannel = stream.channel
                 try await withThrowingTaskGroup(of: Void.self) { group in
