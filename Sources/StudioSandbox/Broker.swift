@@ -158,7 +158,7 @@ public struct Broker: Sendable {
             guard let follower = request.follow ? followers.enter(caller.uid) : .notCounted else {
                 throw BrokerError.busy("you already follow \(CallerLimits.followersPerUID) workspace logs; stop one (Ctrl-C) and try again")
             }
-            let entries = UnitLogs.stream(unit: info.unit, uid: info.definition.identity.uid, lines: request.lines, follow: request.follow, logger: logger)
+            let entries = UnitLogs.stream(unit: info.unit, uids: UnitLogs.uids(of: info), lines: request.lines, follow: request.follow, logger: logger)
             let followers = self.followers
             return .stream(AsyncStream { continuation in
                 let task = Task {

@@ -61,6 +61,11 @@ public final class JournalReader: @unchecked Sendable {
         _ = sd_journal_previous(journal)
     }
 
+    /// Positions after the newest entry, for reading backwards: `previous()` then returns the newest one.
+    public func seekTailForReadingBack() throws(SystemError) {
+        try SystemError.check("sd_journal_seek_tail", sd_journal_seek_tail(journal))
+    }
+
     /// Positions at the first entry at or after this time.
     public func seek(realtimeMicroseconds: UInt64) throws(SystemError) {
         try SystemError.check("sd_journal_seek_realtime_usec", sd_journal_seek_realtime_usec(journal, realtimeMicroseconds))

@@ -65,6 +65,9 @@ struct ContainerRunCommand: ParsableCommand {
         for path in [home, project, agent, spec, data, runtime, images, nspawn] where !path.hasPrefix("/") {
             throw Failure(description: "\(path) is not absolute")
         }
+        if net == .private, !Self.hasCapability(12) {  // CAP_NET_ADMIN
+            throw Failure(description: "Network=private needs a veth link, and root here may not make one (no CAP_NET_ADMIN: is this machine itself a container?); use Network=host or Network=none in the template")
+        }
         let lower = "\(runtime)/lower", projectMount = "\(runtime)/project"
         for directory in [lower, projectMount] {
             guard mkdir(directory, 0o700) == 0 || errno == EEXIST else { throw Failure(description: "cannot create \(directory): \(String(cString: strerror(errno)))") }
@@ -113,6 +116,21 @@ struct ContainerRunCommand: ParsableCommand {
         }
         argv += ["--", Paths.containerAgentProgram, "--spec", Paths.containerAgentSpec, "--listen-stdin"]
         return argv
+    }
+
+    /// Whether this process has capability `bit` in its effective set (from /proc/self/status).
+    static func hasCapability(_ bit: Int) -> Bool {
+        let fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 8192)
+        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { return false }
+        let text = String(decoding: buffer[0..<count], as: UTF8.self)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
+              let mask = UInt64(line.dropFirst("CapEff:".count).filter { !$0.isWhitespace }, radix: 16)
+        else { return false }
+        return mask & (1 << UInt64(bit)) != 0
     }
 
     /// Attaches an idmapped copy of the directory `fd` at `target` (not recursive: mounts below it are not

@@ -197,10 +197,19 @@ extension WorkspaceService {
             return try runtime.prepare(agent, owner: owner, specOwner: backend.specReader(context))
         }
         defer { close(prepared.listener) }
+        let startedAt = UInt64(environment.now() * 1_000_000)
         do {
             try await environment.units.startTransientService(backend.unit(context, specPath: prepared.specPath, listener: prepared.listener))
         } catch {
             try? await blocking { try runtime.remove(definition.identity) }
+            // What the unit itself said (nspawn refusing a network, a mount the kernel refused) says more than the
+            // exit status: a container's unit logs as root and as its range.
+            if template.backend == .container, let base = definition.uidBase {
+                let unit = definition.identity.unitName, uids = [0, base, base + owner.uid]
+                if let said = try? await blocking({ UnitLogs.lastError(unit: unit, uids: uids, since: startedAt) }) {
+                    throw BrokerError.systemd("\(definition.identity.displayName) could not start: \(said) (journalctl -u \(unit))")
+                }
+            }
             throw error
         }
         if definition.idleStop != nil {
