@@ -29,6 +29,9 @@ struct APIRoutes {
         api.get("templates") { request, context -> TemplateListView in
             TemplateListView(try await broker(request, context).call(.templates, NoParams(), as: TemplateList.self))
         }
+        api.get("images") { request, context -> ImageListView in
+            ImageListView(try await broker(request, context).call(.images, NoParams(), as: ImageList.self))
+        }
 
         // Workspaces.
         api.get("workspaces") { request, context -> WorkspaceListView in
@@ -88,11 +91,24 @@ struct APIRoutes {
             _ = try await broker.call(.restart, WorkspaceTarget(name: name), as: StartResult.self)
             return recorded(try await fetch(broker, name: name))
         }
+        api.post("workspaces/:name/reset") { request, context -> WorkspaceView in
+            // The body is optional: none (or an empty one) keeps the home.
+            struct Body: Decodable { var home: Bool? }
+            let body = try await JSONBody.decodeOptional(Body.self, from: request, context: context)
+            let broker = try broker(request, context)
+            let name = try name(context)
+            async let templates = try? broker.call(.templates, NoParams(), as: TemplateList.self)
+            let info = try await broker.call(.reset, ResetParams(target: WorkspaceTarget(name: name), home: body?.home ?? false), as: WorkspaceInfo.self)
+            // No activity record: a reset is done on a stopped workspace, which idleness does not concern.
+            return view(info, await templates)
+        }
         api.get("workspaces/:name/terminals") { request, context -> TerminalListView in
             let list = try await broker(request, context).connect(ConnectParams(name: try name(context), request: AgentRequest(op: "terminals"))) { stream in
                 stream.response.terminals ?? []
             }
-            return TerminalListView(terminals: list.map { .init(name: $0.name, command: $0.command, clients: $0.clients, cols: $0.cols, rows: $0.rows) })
+            return TerminalListView(terminals: list.map {
+                .init(name: $0.name, command: $0.command, clients: $0.clients, cols: $0.cols, rows: $0.rows, root: $0.root == true)
+            })
         }
         api.get("workspaces/:name/logs", use: logs)
         api.post("workspaces/:name/apps/:app/ticket") { request, context -> TicketView in
@@ -251,8 +267,20 @@ struct APIRoutes {
 enum JSONBody {
     static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: StudioRequestContext) async throws -> T {
         let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        return try decode(type, from: Data(buffer.readableBytesView))
+    }
+
+    /// For calls whose body may be left out: nil for an empty body (or one of white space only).
+    static func decodeOptional<T: Decodable>(_ type: T.Type, from request: Request, context: StudioRequestContext) async throws -> T? {
+        let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        let data = Data(buffer.readableBytesView)
+        guard data.contains(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) else { return nil }
+        return try decode(type, from: data)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
         do {
-            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+            return try JSONDecoder().decode(T.self, from: data)
         } catch DecodingError.keyNotFound(let key, _) {
             throw RequestError.badRequest("the request body is missing \"\(key.stringValue)\"")
         } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {

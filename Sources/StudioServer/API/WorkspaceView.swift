@@ -136,9 +136,15 @@ struct WorkspaceView: ResponseEncodable, Equatable {
     var terminals: [NamedTerminal]
     var apps: [App]
     var idle: Idle
+    /// `host` or `container`: how its template runs it; null when its template has gone.
+    var backend: String?
+    /// A container workspace's image (`/var/lib/machines/NAME`); null on the host.
+    var image: String?
 
+    // Not shown: the uid range (`definition.uidBase`) and the agent's host pid are the host's business.
     enum CodingKeys: String, CodingKey {
         case name, owner, state, projectDirectory, template, unit, createdAt, startedAt, uptimeSeconds, limits, usage, terminals, apps, idle
+        case backend, image
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -157,6 +163,8 @@ struct WorkspaceView: ResponseEncodable, Equatable {
         try container.encode(terminals, forKey: .terminals)
         try container.encode(apps, forKey: .apps)
         try container.encode(idle, forKey: .idle)
+        try container.encode(backend, forKey: .backend)
+        try container.encode(image, forKey: .image)
     }
 
     /// `keepUntil`: a keep the broker has just made (or ended, `.some(nil)`), see ``Idle``.
@@ -180,6 +188,8 @@ struct WorkspaceView: ResponseEncodable, Equatable {
         terminals = template?.terminals.map { NamedTerminal(name: $0.name, title: $0.name) } ?? []
         apps = template?.apps.map { App(name: $0.name) } ?? []
         idle = Idle(info, started: started, keepUntil: keepUntil)
+        backend = info.backend?.rawValue
+        image = info.backend == .container ? info.image : nil
     }
 
     static func iso(_ seconds: Double) -> String {
@@ -192,20 +202,79 @@ struct WorkspaceListView: ResponseEncodable {
 }
 
 struct TemplateListView: ResponseEncodable {
-    struct Item: Codable {
+    struct Item: Encodable, Equatable {
         var name: String
         var description: String
         var terminals: [WorkspaceView.NamedTerminal]
         var apps: [WorkspaceView.App]
+        /// `host` or `container`.
+        var backend: String
+        /// A container template's image; null on the host.
+        var image: String?
+
+        enum Keys: String, CodingKey { case name, description, terminals, apps, backend, image }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode(name, forKey: .name)
+            try container.encode(description, forKey: .description)
+            try container.encode(terminals, forKey: .terminals)
+            try container.encode(apps, forKey: .apps)
+            try container.encode(backend, forKey: .backend)
+            try container.encode(image, forKey: .image)
+        }
     }
     var templates: [Item]
     var defaultTemplate: String
 
     init(_ list: TemplateList) {
         templates = list.templates.map {
-            Item(name: $0.name, description: $0.description, terminals: $0.terminals.map { .init(name: $0.name, title: $0.name) }, apps: $0.apps.map { .init(name: $0.name) })
+            Item(
+                name: $0.name, description: $0.description, terminals: $0.terminals.map { .init(name: $0.name, title: $0.name) },
+                apps: $0.apps.map { .init(name: $0.name) }, backend: $0.backend.rawValue,
+                image: $0.backend == .container ? $0.image?.rawValue : nil)
         }
         defaultTemplate = list.defaultTemplate
+    }
+}
+
+/// `GET /api/v1/images`: the broker's image list, with every key present (null when not known) and the tree's
+/// time in RFC 3339 like every time of the API.
+struct ImageListView: ResponseEncodable, Equatable {
+    struct Item: Encodable, Equatable {
+        var name: String
+        var path: String
+        /// Its os-release's `PRETTY_NAME`; null when it has none.
+        var os: String?
+        /// Whether a container workspace can start from it; if not, `problem` says why.
+        var usable: Bool
+        var problem: String?
+        /// The templates that name it.
+        var templates: [String]
+        /// When the tree was made (its directory's modification time).
+        var modifiedAt: String?
+
+        enum Keys: String, CodingKey { case name, path, os, usable, problem, templates, modifiedAt }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode(name, forKey: .name)
+            try container.encode(path, forKey: .path)
+            try container.encode(os, forKey: .os)
+            try container.encode(usable, forKey: .usable)
+            try container.encode(problem, forKey: .problem)
+            try container.encode(templates, forKey: .templates)
+            try container.encode(modifiedAt, forKey: .modifiedAt)
+        }
+    }
+    var images: [Item]
+
+    init(_ list: ImageList) {
+        images = list.images.map {
+            Item(
+                name: $0.name, path: $0.path, os: $0.os, usable: $0.usable, problem: $0.problem, templates: $0.templates,
+                modifiedAt: $0.modifiedAt.map(WorkspaceView.iso))
+        }
     }
 }
 
@@ -222,12 +291,14 @@ struct SessionView: ResponseEncodable {
 }
 
 struct TerminalListView: ResponseEncodable {
-    struct Item: Codable {
+    struct Item: Codable, Equatable {
         var name: String
         var command: String
         var clients: Int
         var cols: Int
         var rows: Int
+        /// Whether it runs as root inside a container workspace (`root=1`); false on the host.
+        var root: Bool
     }
     var terminals: [Item]
 }
