@@ -125,7 +125,7 @@ let package = Package(
         // studio-sandbox: the privileged broker.
         .target(
             name: "StudioSandbox",
-            dependencies: ["StudioCore", "StudioSystemd", "StudioAuth", "StudioNet", "StudioStore", "StudioCrypto", "StudioAgent", "CMount", "CPty"] + daemon,
+            dependencies: ["StudioCore", "StudioSystemd", "StudioAuth", "StudioNet", "StudioStore", "StudioCrypto", "StudioAgent", "CMount"] + daemon,
             swiftSettings: strict),
         // studio-idled: stops idle workspaces, from the journal's activity records and their CPU work.
         .target(

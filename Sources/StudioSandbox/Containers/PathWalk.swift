@@ -30,10 +30,10 @@ enum PathWalk {
         return fd
     }
 
-    /// Opens `path` for reading as if `rootFD` were `/`: symbolic links (absolute or relative) and `..` are
-    /// resolved inside that tree and can never leave it, as in a chroot. At most 40 links. Returns a descriptor
-    /// (O_RDONLY) of a regular file, or -errno.
-    static func openFileInRoot(_ rootFD: Int32, _ path: String) -> Int32 {
+    /// Opens `path` with `flags` as if `rootFD` were `/`: symbolic links (absolute or relative) and `..` are
+    /// resolved inside that tree and can never leave it, as in a chroot (what `openat2(RESOLVE_IN_ROOT)` does). At
+    /// most 40 links. Returns a descriptor, or -errno.
+    static func openInRoot(_ rootFD: Int32, _ path: String, flags: Int32) -> Int32 {
         var pending = path.split(separator: "/").map(String.init).reversed() as [String]
         var stack: [Int32] = [dup(rootFD)]
         guard stack[0] >= 0 else { return -errno }
@@ -48,8 +48,7 @@ enum PathWalk {
             let parent = stack[stack.count - 1]
             var info = stat()
             guard fstatat(parent, component, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return -errno }
-            switch info.st_mode & S_IFMT {
-            case S_IFLNK:
+            if info.st_mode & S_IFMT == S_IFLNK {
                 links += 1
                 guard links <= 40 else { return -ELOOP }
                 var buffer = [CChar](repeating: 0, count: 4096)
@@ -60,18 +59,31 @@ enum PathWalk {
                     while stack.count > 1 { close(stack.removeLast()) }
                 }
                 pending += target.split(separator: "/").map(String.init).reversed()
-            case S_IFDIR where !pending.isEmpty:
+            } else if pending.contains(where: { !$0.isEmpty && $0 != "." }) {
+                guard info.st_mode & S_IFMT == S_IFDIR else { return -ENOTDIR }
                 let fd = openat(parent, component, pathOnly | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 guard fd >= 0 else { return -errno }
                 stack.append(fd)
-            case S_IFREG where pending.isEmpty:
-                let fd = openat(parent, component, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            } else {
+                let fd = openat(parent, component, flags | O_NOFOLLOW | O_CLOEXEC)
                 return fd >= 0 ? fd : -errno
-            default:
-                return pending.isEmpty ? -EISDIR : -ENOTDIR
             }
         }
-        return -EISDIR
+        let fd = openat(stack[stack.count - 1], ".", flags | O_CLOEXEC)
+        return fd >= 0 ? fd : -errno
+    }
+
+    /// A regular file inside the tree, for reading (``openInRoot``); -errno, -EISDIR/-EINVAL for other kinds.
+    static func openFileInRoot(_ rootFD: Int32, _ path: String) -> Int32 {
+        // O_NONBLOCK: a FIFO planted in a tree must not hang the broker.
+        let fd = openInRoot(rootFD, path, flags: O_RDONLY | O_NONBLOCK | O_NOCTTY)
+        guard fd >= 0 else { return fd }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            return -EINVAL
+        }
+        return fd
     }
 
     /// The contents of a small file opened with ``openFileInRoot``, or nil.

@@ -1,4 +1,3 @@
-import CPty
 import StudioCore
 import StudioNet
 #if canImport(Glibc)
@@ -26,7 +25,7 @@ extension WorkspaceService {
 }
 
 /// Reads the image directory as root without trusting anything inside an image: each entry is looked at with
-/// `fstatat(AT_SYMLINK_NOFOLLOW)`, and files inside a tree are opened with `openat2(RESOLVE_IN_ROOT)`, so that an
+/// `fstatat(AT_SYMLINK_NOFOLLOW)`, and files inside a tree are opened with ``PathWalk/openInRoot(_:_:flags:)``, so that an
 /// absolute link such as `etc/os-release -> /usr/lib/os-release` resolves in the tree and never on the host.
 enum ImageDirectory {
     static let diskImage = "is a disk image; only directory trees are supported"
@@ -106,7 +105,7 @@ enum ImageDirectory {
     static func osRelease(_ tree: Int32) -> String? {
         for candidate in ["etc/os-release", "usr/lib/os-release"] {
             // O_NONBLOCK: a FIFO planted in a tree must not hang the broker; only a regular file is read.
-            let fd = cresolve_open_in_root(tree, candidate, O_RDONLY | O_NONBLOCK | O_NOCTTY)
+            let fd = PathWalk.openInRoot(tree, candidate, flags: O_RDONLY | O_NONBLOCK | O_NOCTTY)
             guard fd >= 0 else { continue }
             defer { close(fd) }
             var info = stat()
@@ -165,7 +164,7 @@ enum ImageDirectory {
 
     /// What `path` inside the tree is, its links followed inside the tree.
     static func kind(_ tree: Int32, _ path: String) -> stat? {
-        let fd = cresolve_open_in_root(tree, path, cresolve_o_path())
+        let fd = PathWalk.openInRoot(tree, path, flags: PathWalk.pathOnly)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var info = stat()
