@@ -12,6 +12,9 @@ What this proves, from the dashboard's side:
 - one user cannot see, touch, or even detect another's workspace: bob gets the same 404 for alice's workspace as for
   one that never existed;
 - a terminal over a WebSocket runs what is typed, replays its scrollback on reconnect and follows resizes;
+- a container workspace (Backend=container on the image `built`) says so (`backend`, `image`), its templates and the
+  images are listed, `root=1` opens a root terminal inside, and `reset` drops what root changed (and with `home` the
+  home) only while stopped: 409 while running, 400 for a host workspace, 404 for bob, audited as alice;
 - an app opens through a one-time ticket that sets a cookie for exactly that app's path; the app never sees Studio's
   cookies, and nothing else (another path, a session cookie, bob, a used ticket, a logged-out session) gets in;
 - studiod's unix socket serves only /healthz; passwords never reach the journal; too many failed logins for one
@@ -37,7 +40,8 @@ import pytest
 
 from machine import ALICE, BOB, Machine, explain, poll, show_entry, timespan_us, ws_unit
 from webclient import (
-    APP_COOKIE, APPS, DASHBOARD, NO_BODY, SESSION_COOKIE, Browser, Response, WebSocket, logged_in, read_event_stream, request,
+    APP_COOKIE, APPS, DASHBOARD, NO_BODY, SESSION_COOKIE, Browser, Response, WebSocket, WebSocketClosed, logged_in,
+    read_event_stream, request,
 )
 
 LOCKED = "erin"  # an account whose password gets locked (usermod -L)
@@ -52,6 +56,11 @@ ECHO_APP = "/usr/local/lib/studio-test/echo-app.py"
 NOBODYS = "never-made-by-anyone"  # a workspace name nobody has
 EVIL = "http://evil.example"
 STUDIOD_SOCKET = "/run/studio/studiod.sock"
+BOX_WS = "webbox"  # alice's container workspace, from the template BOX_TEMPLATE on the image `built`
+BOX_TEMPLATE = "webbox"
+BOX_TEMPLATE_FILE = f"/etc/studio/templates/{BOX_TEMPLATE}.conf"
+HOST_RESET_WS = "webhostreset"  # alice's host workspace that reset refuses
+WORKSPACE_DATA = "/var/lib/studio/workspaces"  # a container workspace's layer and home: <uid>-<name>/{upper,home}
 KEEP_WS = "webkeep"  # alice's workspace for keep and the activity records (started with studioctl, not the API)
 IDLE_TIMEOUT = 2 * 3600  # studio.conf's [Idle] Timeout= default
 IDLE_UNKNOWN = {"lastActivityAt": None, "lastActivitySource": None, "lastWorkAt": None, "busy": None, "keepUntil": None,
@@ -314,7 +323,8 @@ def passwords(machine: Machine, users, since_us) -> dict[str, str]:
 def cleanup(machine: Machine):
     """Whatever a failed test left: the workspaces this file makes."""
     yield
-    for user, name in [(ALICE, n) for n in (WS, APP_WS, KEEP_WS, "webidle", "csrf-target", "csrf-host", "csrf-probe")] + [
+    for user, name in [(ALICE, n) for n in (WS, APP_WS, KEEP_WS, BOX_WS, HOST_RESET_WS, "webidle", "csrf-target",
+                                            "csrf-host", "csrf-probe")] + [
             (BOB, APP_WS)]:
         machine.studioctl(user, "delete", name)
 
@@ -337,6 +347,16 @@ def echo_template(machine: Machine):
     machine.write_file(TEMPLATE_FILE, TEMPLATE_TEXT)
     yield TEMPLATE
     machine.run("rm", "-f", TEMPLATE_FILE, ECHO_APP)
+
+
+@pytest.fixture(scope="module")
+def box_template(machine: Machine, built_image):
+    """The template `webbox`: Backend=container on the image `built` (conftest's built_image, made with `studioctl
+    image build`). Removed afterwards, after alice's workspace of it."""
+    machine.write_file(BOX_TEMPLATE_FILE, "[Template]\nBackend=container\nImage=built\n")
+    yield BOX_TEMPLATE
+    machine.studioctl(ALICE, "delete", BOX_WS)  # while its template is still there
+    machine.run("rm", "-f", BOX_TEMPLATE_FILE)
 
 
 @pytest.fixture(scope="module")
@@ -513,6 +533,8 @@ def test_templates_are_listed(alice_web: Browser, echo_template):
                                     "terminals": [], "apps": []}, r
     assert shown.get(TEMPLATE) == {"name": TEMPLATE, "description": TEMPLATE_DESCRIPTION, "terminals": [],
                                    "apps": [{"name": APP}]}, r
+    backends = {t["name"]: (t.get("backend"), t.get("image")) for t in body["templates"]}
+    assert backends.get("default") == ("host", None) and backends.get(TEMPLATE) == ("host", None), r
 
 
 def test_workspace_lifecycle(machine: Machine, alice_web: Browser, users):
@@ -530,7 +552,7 @@ def test_workspace_lifecycle(machine: Machine, alice_web: Browser, users):
     expected = {"name": WS, "owner": ALICE, "state": "stopped", "projectDirectory": directory, "template": "default",
                 "unit": unit, "startedAt": None, "uptimeSeconds": None, "limits": DEFAULT_LIMITS,
                 "usage": {"memoryBytes": None, "cpuSeconds": None, "tasks": None, "oomKills": None},
-                "terminals": [], "apps": []}
+                "terminals": [], "apps": [], "backend": "host", "image": None}
     assert {k: created.get(k) for k in expected} == expected, r
     assert abs(parse_time(created["createdAt"]) - now()) < datetime.timedelta(minutes=2), r
     assert created["idle"] == {"timeoutSeconds": IDLE_TIMEOUT, **IDLE_UNKNOWN}, (
@@ -757,13 +779,171 @@ def test_terminals_and_app_tickets_write_activity_records(machine: Machine, alic
     expect_api_activity(machine, APP_WS, mark, "an app ticket")
 
 
+# --- Container workspaces --------------------------------------------------------------------------------------------
+
+def terminal_says(ws: WebSocket, command: bytes, pattern: str, timeout: float = 15) -> re.Match:
+    """Types COMMAND (and Enter) at the prompt and waits for PATTERN in what comes after."""
+    mark = len(ws.output)
+    ws.send_binary(command + b"\r")
+    return ws.read_until(pattern, timeout, since=mark)
+
+
+def test_templates_and_images_say_which_are_containers(alice_web: Browser, box_template, built_image):
+    r = alice_web.get("/api/v1/templates")
+    assert r.status == 200, r
+    box = [t for t in r.json()["templates"] if t["name"] == BOX_TEMPLATE]
+    assert len(box) == 1 and (box[0]["backend"], box[0]["image"]) == ("container", "built"), r
+
+    r = alice_web.get("/api/v1/images")
+    assert r.status == 200 and "application/json" in (r.header("Content-Type") or ""), r
+    images = {i["name"]: i for i in r.json()["images"]}
+    assert "built" in images, f"the image built by studioctl image build should be listed: {r!r}"
+    built = images["built"]
+    assert set(built) == {"name", "path", "os", "usable", "problem", "templates", "modifiedAt"}, built
+    assert (built["path"], built["usable"], built["problem"]) == (built_image["path"], True, None), built
+    assert isinstance(built["os"], str) and "Debian" in built["os"], built
+    assert BOX_TEMPLATE in built["templates"], built
+    assert abs(parse_time(built["modifiedAt"]) - now()) < datetime.timedelta(days=1), built
+    expect_error(Browser().get("/api/v1/images"), 401, "unauthorized")
+
+
+def test_a_container_workspace_over_the_api(machine: Machine, alice_web: Browser, bob_web: Browser, users, box_template,
+                                            since_us):
+    """alice's container workspace through the dashboard's calls: made and started, a root terminal inside, then
+    reset (refused while it runs; the layer, then the home too), audited as alice; bob gets the 404 of a name nobody
+    has."""
+    data = f"{WORKSPACE_DATA}/{users[ALICE]}-{BOX_WS}"
+    r = alice_web.post("/api/v1/workspaces", {"name": BOX_WS, "template": BOX_TEMPLATE})
+    assert r.status == 201, r
+    created = r.json()
+    assert (created["template"], created["backend"], created["image"], created["state"]) == (
+        BOX_TEMPLATE, "container", "built", "stopped"), r
+    assert not {"uidBase", "agentPID", "definition"} & set(created), f"the uid range and pid are not the API's: {r!r}"
+
+    r = alice_web.post(ws_path(BOX_WS, "/start"))
+    assert r.status == 200 and r.json()["state"] == "running", r
+    assert (r.json()["backend"], r.json()["image"]) == ("container", "built"), r
+    listed = [w for w in alice_web.get("/api/v1/workspaces").json()["workspaces"] if w["name"] == BOX_WS]
+    assert [(w["backend"], w["image"]) for w in listed] == [("container", "built")], listed
+
+    # root=1: root inside; without it, alice. Each leaves a mark: root's in the layer, alice's in her home inside.
+    answer, ws = alice_web.terminal(BOX_WS, "root", query="cols=80&rows=24&root=1")
+    assert ws is not None and answer.status == 101, answer
+    with ws:
+        ws.read_until(r"[$#] ", 30)
+        terminal_says(ws, b"echo uid=$(id -u)", r"uid=0\r?\n")
+        terminal_says(ws, b"echo kept > /etc/webbox-marker && echo marked", r"marked\r?\n")
+    answer, ws = alice_web.terminal(BOX_WS, "main")
+    assert ws is not None and answer.status == 101, answer
+    with ws:
+        ws.read_until(r"[$#] ", 30)
+        terminal_says(ws, b"echo uid=$(id -u)", rf"uid={users[ALICE]}\r?\n")
+        terminal_says(ws, b"echo mine > ~/webbox-home-marker && echo marked", r"marked\r?\n")
+    r = alice_web.get(ws_path(BOX_WS, "/terminals"))
+    assert r.status == 200, r
+    roots = {t["name"]: t["root"] for t in r.json()["terminals"]}
+    assert roots == {"root": True, "main": False}, r
+    # A terminal keeps the identity it was made with: the agent refuses, after the upgrade, with an error message.
+    answer, ws = alice_web.terminal(BOX_WS, "main", query="cols=80&rows=24&root=1")
+    assert ws is not None and answer.status == 101, answer
+
+    def refused() -> bool:
+        return any(json.loads(t).get("type") == "error" for t in ws.texts)
+
+    with ws:
+        deadline = time.monotonic() + 15
+        while not refused() and not ws.closed and time.monotonic() < deadline:
+            try:
+                ws.receive(1)
+            except WebSocketClosed:
+                break
+    assert refused(), f"root=1 on alice's own terminal main should be refused with an error message: {ws.texts}"
+
+    # Running: reset is refused, and nothing is dropped.
+    mark_us = int(time.time() * 1_000_000)
+    r = alice_web.post(ws_path(BOX_WS, "/reset"))
+    assert r.status == 409 and r.json() == {"error": {"code": "conflict", "message":
+            f'workspace "{BOX_WS}" is running; stop it first (`studioctl stop {BOX_WS}`), then reset it'}}, r
+    assert machine.exists(f"{data}/upper/etc/webbox-marker"), "a refused reset dropped the layer"
+
+    r = alice_web.post(ws_path(BOX_WS, "/stop"))
+    assert r.status == 200 and r.json()["state"] == "stopped", r
+    assert machine.exists(f"{data}/upper/etc/webbox-marker") and machine.exists(f"{data}/home/webbox-home-marker")
+
+    # Bad bodies: 400, nothing dropped. bob: the 404 of a name nobody has.
+    for bad in ({"home": "yes"}, {"home": 1}, [True], "home"):
+        expect_error(alice_web.post(ws_path(BOX_WS, "/reset"), bad), 400, "bad_request")
+    for body in (NO_BODY, {"home": True}):
+        theirs = bob_web.post(ws_path(BOX_WS, "/reset"), body)
+        nobodys = bob_web.post(ws_path(NOBODYS, "/reset"), body)
+        expect_error(theirs, 404, "not_found")
+        assert theirs.error_message.replace(BOX_WS, "NAME") == nobodys.error_message.replace(NOBODYS, "NAME"), (
+            f"bob can tell alice's workspace from a name nobody has:\n{theirs!r}\n{nobodys!r}")
+    expect_error(alice_web.post(ws_path(NOBODYS, "/reset")), 404, "not_found")
+    assert machine.exists(f"{data}/upper/etc/webbox-marker"), "a refused reset dropped the layer"
+
+    # A foreign Origin: 403, nothing dropped.
+    expect_error(alice_web.post(ws_path(BOX_WS, "/reset"), origin=EVIL), 403, "forbidden")
+    expect_error(alice_web.post(ws_path(BOX_WS, "/reset"), origin=None), 403, "forbidden")
+    assert machine.exists(f"{data}/upper/etc/webbox-marker"), "a reset with a foreign Origin dropped the layer"
+
+    # Reset without a body: the layer goes, the home and the project stay.
+    r = alice_web.post(ws_path(BOX_WS, "/reset"))
+    assert r.status == 200, r
+    assert (r.json()["name"], r.json()["state"], r.json()["backend"], r.json()["image"]) == (
+        BOX_WS, "stopped", "container", "built"), r
+    assert not machine.exists(f"{data}/upper/etc/webbox-marker"), "reset should drop what root changed"
+    assert machine.exists(f"{data}/home/webbox-home-marker"), "reset without home must keep the home"
+    assert machine.exists(f"/home/{ALICE}/{BOX_WS}"), "reset never touches the project directory"
+
+    # With {"home": true}: the home too.
+    r = alice_web.post(ws_path(BOX_WS, "/reset"), {"home": True})
+    assert r.status == 200 and r.json()["state"] == "stopped", r
+    assert not machine.exists(f"{data}/home/webbox-home-marker"), "reset with home should drop the home"
+    assert machine.exists(f"/home/{ALICE}/{BOX_WS}"), "reset never touches the project directory"
+
+    # Audited: by alice (the session's grant acts as its user), the refusal as a failure.
+    def resets():
+        found = [e for e in audit_entries(machine, "workspace-reset", mark_us)
+                 if e.get("STUDIO_USER") == ALICE and e.get("STUDIO_WORKSPACE") == BOX_WS]
+        return found if len([e for e in found if e.get("STUDIO_RESULT") == "success"]) >= 2 else None
+
+    try:
+        found = poll(resets, 10, f"two workspace-reset audit entries (success) for {ALICE}/{BOX_WS}")
+    except AssertionError as e:
+        shown = audit_entries(machine, "workspace-reset", mark_us)
+        raise AssertionError(f"{e}\n" + "\n".join(map(show_entry, shown))) from None
+    for e in found:
+        assert e.get("STUDIO_CALLER_UID") == str(users[ALICE]), show_entry(e)
+        assert e.get("STUDIO_REMOTE_ADDR") == "127.0.0.1", show_entry(e)
+    assert [e.get("STUDIO_RESULT") for e in found] == ["failure", "success", "success"], "\n".join(map(show_entry, found))
+    assert [e.get("STUDIO_REASON", "").split(";")[0] for e in found[1:]] == ["layer", "layer and home"], (
+        "\n".join(map(show_entry, found)))
+
+    r = alice_web.delete(ws_path(BOX_WS))
+    assert r.status == 204, r
+    assert not machine.exists(data), "delete should remove the container workspace's own files"
+
+
+def test_reset_of_a_host_workspace_is_a_bad_request(alice_web: Browser):
+    r = alice_web.post("/api/v1/workspaces", {"name": HOST_RESET_WS})
+    assert r.status == 201 and r.json()["backend"] == "host", r
+    try:
+        r = alice_web.post(ws_path(HOST_RESET_WS, "/reset"), {"home": True})
+        expect_error(r, 400, "bad_request")
+        assert "runs on the host" in r.error_message, r
+    finally:
+        assert alice_web.delete(ws_path(HOST_RESET_WS)).status == 204
+
+
 # --- Another user -----------------------------------------------------------------------------------------------------
 
 BOB_PROBES = [  # (method, path after /api/v1/workspaces/NAME, body)
     ("GET", "", NO_BODY), ("POST", "/start", NO_BODY), ("POST", "/stop", NO_BODY), ("POST", "/restart", NO_BODY),
     ("PATCH", "", {"limits": {"tasksMax": 100}}), ("PATCH", "", {"idleTimeoutSeconds": 600}),
     ("POST", "/keep", {"seconds": 60}), ("DELETE", "", NO_BODY), ("GET", "/logs", NO_BODY),
-    ("GET", "/terminals", NO_BODY), ("POST", f"/apps/{APP}/ticket", NO_BODY),
+    ("GET", "/terminals", NO_BODY), ("POST", f"/apps/{APP}/ticket", NO_BODY), ("POST", "/reset", NO_BODY),
+    ("POST", "/reset", {"home": True}),
 ]
 
 
