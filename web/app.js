@@ -54,7 +54,9 @@
     start: ['M6.5 4.5v11l9-5.5z'],
     stop: ['M5.5 5.5h9v9h-9z'],
     restart: ['M15.5 10a5.5 5.5 0 1 1-1.6-3.9', 'M14.5 3.5v3h-3'],
-    delete: ['M4.5 6h11', 'M8 6V4.5h4V6', 'M6 6l.8 10h6.4L14 6']
+    delete: ['M4.5 6h11', 'M8 6V4.5h4V6', 'M6 6l.8 10h6.4L14 6'],
+    root: ['M10 3l6 2.5v4c0 3.5-2.6 6.3-6 7.5-3.4-1.2-6-4-6-7.5v-4z', 'M7.5 10l2 2 3-3.5'],
+    reset: ['M4.5 10a5.5 5.5 0 1 0 1.6-3.9', 'M5.5 3.5v3h3']
   };
 
   /** Bytes in systemd's notation, as studioctl writes them: 512M, 4G, 1.5G (base 1024). */
@@ -268,6 +270,7 @@
 
   function errorSlot() {
     if ($('limits-dialog').open) return $('limits-error-slot');
+    if ($('reset-dialog').open) return $('reset-error-slot');
     if (!$('app-view').hidden) return $('app-error-slot');
     return $('login-error-slot');
   }
@@ -299,6 +302,7 @@
     user: null,
     templates: [],
     defaultTemplate: null,
+    images: null,          // name → image (GET /images), for the create form; null until loaded
     workspaces: [],        // as the API lists them
     byName: {},
     busy: {},              // name → "starting…" while an action of ours is in flight
@@ -325,6 +329,7 @@
     state.loaded = false;
     $('workspaces').textContent = '';
     if ($('limits-dialog').open) $('limits-dialog').close();
+    if ($('reset-dialog').open) $('reset-dialog').close();
     showOnly('login-view');
     clearError();
     if (message) showError(message);
@@ -419,21 +424,52 @@
       var previous = select.value;
       select.textContent = '';
       state.templates.forEach(function (template) {
-        select.appendChild(el('option', { value: template.name, text: template.name }));
+        select.appendChild(el('option', { value: template.name, text: template.name + ' — ' + backendLabel(template) }));
       });
       select.value = previous && state.templates.some(function (t) { return t.name === previous; })
         ? previous : (state.defaultTemplate || (state.templates[0] && state.templates[0].name) || '');
       describeTemplate();
+      if (state.templates.some(function (t) { return t.backend === 'container'; })) loadImages();
     }, report);
+  }
+
+  /** "host", or "container · IMAGE": how a template or workspace runs. */
+  function backendLabel(item) {
+    if (item.backend === 'container') return 'container' + (item.image ? ' · ' + item.image : '');
+    return item.backend || '';
+  }
+
+  /** The images, so that the create form can say whether a container template's image is there. Quietly: the
+   * form works without it. */
+  function loadImages() {
+    return api('GET', '/images').then(function (data) {
+      var images = {};
+      ((data && data.images) || []).forEach(function (image) { images[image.name] = image; });
+      state.images = images;
+      describeTemplate();
+    }, function () { /* not needed to create; the start says what is wrong */ });
   }
 
   function describeTemplate() {
     var name = $('create-template').value;
     var template = state.templates.filter(function (t) { return t.name === name; })[0];
     var parts = [];
-    if (template && template.description) parts.push(template.description);
+    if (template && template.description) parts.push(template.description + (/[.!?]$/.test(template.description) ? '' : '.'));
     if (template && template.apps && template.apps.length) {
       parts.push('Apps: ' + template.apps.map(function (a) { return a.name; }).join(', ') + '.');
+    }
+    if (template && template.backend === 'container') {
+      parts.push('Runs in a container on the image ' + template.image + ', with a root terminal inside (root of the container, not of this machine).');
+      var image = state.images ? state.images[template.image] : undefined;
+      if (state.images && !image) {
+        parts.push('The image ' + template.image + ' is not there yet: an administrator makes it (sudo studioctl image build ' + template.image + ').');
+      } else if (image && !image.usable) {
+        parts.push('The image ' + template.image + ' cannot be used: ' + (image.problem || 'unknown problem') + '.');
+      } else if (image && image.os) {
+        parts.push('Image: ' + image.os + '.');
+      }
+    } else if (template && template.backend === 'host') {
+      parts.push('Runs on this machine as you.');
     }
     $('create-template-description').textContent = parts.join(' ');
   }
@@ -694,6 +730,12 @@
       case 'terminal':
         navigate('#/w/' + encodeURIComponent(name) + '/terminal/' + encodeURIComponent(button.dataset.terminal || 'main'));
         break;
+      case 'root-terminal':
+        navigate(rootTerminalHash(name, ROOT_TERMINAL));
+        break;
+      case 'reset':
+        openReset(name);
+        break;
       case 'logs':
         navigate('#/w/' + encodeURIComponent(name) + '/logs');
         break;
@@ -745,6 +787,11 @@
         (workspace.apps || []).forEach(function (app) {
           open.appendChild(actionButton('app', app.name, { icon: 'app', app: app.name, title: 'Open the app "' + app.name + '" in a new tab' }));
         });
+        if (workspace.backend === 'container') {
+          open.appendChild(actionButton('root-terminal', 'Root terminal', {
+            kind: 'root-ghost', icon: 'root', title: 'A shell as root inside the container (root of the container only, not of this machine)'
+          }));
+        }
       }
     }
 
@@ -753,6 +800,11 @@
     if (!stopped) {
       manage.appendChild(actionButton('restart', 'Restart'));
       manage.appendChild(actionButton('stop', 'Stop'));
+    }
+    if (stopped && workspace.backend === 'container') {
+      manage.appendChild(actionButton('reset', 'Reset…', {
+        kind: 'danger-ghost', title: 'Drop everything root installed or changed inside; start again from the image'
+      }));
     }
     manage.appendChild(actionButton('delete', 'Delete', { kind: 'danger-ghost' }));
 
@@ -801,6 +853,7 @@
         ]),
         el('div', { class: 'ws-sub' }, [
           el('span', { class: 'ws-template' }),
+          el('span', { class: 'ws-backend' }),
           el('span', { class: 'ws-directory' }),
           el('span', { class: 'uptime' })
         ]),
@@ -857,6 +910,11 @@
     progress.querySelector('.progress-text').textContent = progressText;
 
     item.querySelector('.ws-template').textContent = workspace.template || '';
+    var backend = item.querySelector('.ws-backend');
+    backend.textContent = backendLabel(workspace);
+    backend.title = workspace.backend === 'container'
+      ? 'Runs in a container on the image ' + workspace.image + ' (root inside is not root on this machine)'
+      : workspace.backend === 'host' ? 'Runs on this machine as you' : '';
     var directory = item.querySelector('.ws-directory');
     directory.textContent = workspace.projectDirectory || '';
     directory.title = workspace.projectDirectory || '';
@@ -908,7 +966,7 @@
     }
     idleLine.hidden = !idle.text;
 
-    var key = JSON.stringify([workspace.state, busy || '', workspace.terminals || [], workspace.apps || []]);
+    var key = JSON.stringify([workspace.state, busy || '', workspace.terminals || [], workspace.apps || [], workspace.backend || null]);
     if (item.dataset.actionsKey !== key) {
       item.dataset.actionsKey = key;
       var slot = item.querySelector('.ws-actions-slot');
@@ -1010,6 +1068,58 @@
     });
   });
 
+  // ---------------------------------------------------------------- reset dialog (container workspaces)
+
+  var resetTarget = null;
+
+  function openReset(name) {
+    var workspace = state.byName[name];
+    if (!workspace) return;
+    resetTarget = name;
+    clearError();
+    $('reset-workspace').textContent = name;
+    $('reset-image').textContent = workspace.image || 'its image';
+    $('reset-directory').textContent = workspace.projectDirectory || 'the project directory';
+    $('reset-home').checked = false;
+    $('reset-submit').disabled = false;
+    $('reset-dialog').showModal();
+    $('reset-cancel').focus();
+  }
+
+  function closeReset() {
+    if ($('reset-dialog').open) $('reset-dialog').close();
+  }
+
+  $('reset-dialog').addEventListener('close', function () {
+    resetTarget = null;
+    if (errorBanner.parentNode === $('reset-error-slot')) clearError();
+  });
+
+  $('reset-cancel').addEventListener('click', closeReset);
+
+  $('reset-form').addEventListener('submit', function (event) {
+    event.preventDefault();
+    var name = resetTarget;
+    if (!name) return;
+    clearError();
+    var button = $('reset-submit');
+    button.disabled = true;
+    var home = $('reset-home').checked;
+    state.busy[name] = 'resetting…';
+    renderWorkspaces();
+    api('POST', wsPath(name) + '/reset', { home: home }).then(function (workspace) {
+      delete state.busy[name];
+      button.disabled = false;
+      closeReset();
+      upsertWorkspace(workspace);
+    }, function (error) {
+      delete state.busy[name];
+      button.disabled = false;
+      renderWorkspaces();
+      report(error);
+    });
+  });
+
   // ---------------------------------------------------------------- router
 
   function parseRoute() {
@@ -1020,7 +1130,9 @@
       return { view: 'dashboard' };
     }
     if (parts[0] === 'w' && parts[1]) {
-      if (parts[2] === 'terminal') return { view: 'terminal', workspace: parts[1], terminal: parts[3] || 'main' };
+      if (parts[2] === 'terminal') return { view: 'terminal', workspace: parts[1], terminal: parts[3] || 'main', root: false };
+      // A root terminal inside a container workspace (root=1 on the terminal's WebSocket).
+      if (parts[2] === 'root') return { view: 'terminal', workspace: parts[1], terminal: parts[3] || ROOT_TERMINAL, root: true };
       if (parts[2] === 'logs') return { view: 'logs', workspace: parts[1] };
     }
     return { view: 'dashboard' };
@@ -1044,8 +1156,8 @@
     document.body.classList.toggle('full-height', route.view !== 'dashboard');
     if (route.view === 'terminal') {
       if (!previous || previous.view !== 'terminal' || previous.workspace !== route.workspace) leaveView();
-      enterTerminal(route.workspace, route.terminal);
-      document.title = route.terminal + ' · ' + route.workspace + ' · Studio';
+      enterTerminal(route.workspace, route.terminal, route.root);
+      document.title = (route.root ? 'root@' + route.workspace + ' · ' + route.terminal : route.terminal + ' · ' + route.workspace) + ' · Studio';
     } else if (route.view === 'logs') {
       leaveView();
       enterLogs(route.workspace);
@@ -1074,8 +1186,17 @@
     retryTimer: null,
     openedAt: 0,
     known: [],          // terminal names the agent holds, from GET …/terminals
+    roots: {},          // name → true for the root terminals among them (root=1)
+    root: false,        // whether the terminal shown is one
     generation: 0
   };
+
+  /** The terminal studioctl shell --root opens, and the dashboard's Root terminal. */
+  var ROOT_TERMINAL = 'root';
+
+  function rootTerminalHash(workspace, name) {
+    return '#/w/' + encodeURIComponent(workspace) + '/root/' + encodeURIComponent(name);
+  }
 
   var encoder = new TextEncoder();
 
@@ -1179,26 +1300,32 @@
     }
   }
 
-  function enterTerminal(workspace, name) {
+  function enterTerminal(workspace, name, root) {
     clearError();
-    $('terminal-title').textContent = workspace;
+    var title = $('terminal-title');
+    title.textContent = root ? 'root@' + workspace : workspace;
+    title.title = root ? 'root inside the container of ' + workspace + ' (not root of this machine)' : '';
+    title.classList.toggle('is-root', !!root);
     var sameWorkspace = term.workspace === workspace && term.xterm;
-    if (sameWorkspace && term.name === name) {
+    if (sameWorkspace && term.name === name && term.root === !!root) {
       term.xterm.focus();
       return;
     }
     if (!sameWorkspace) {
       term.workspace = workspace;
       term.known = [];
+      term.roots = {};
       term.xterm = createXterm();
       loadTerminalList();
     }
-    switchTerminal(name);
+    switchTerminal(name, !!root);
   }
 
-  function switchTerminal(name) {
+  function switchTerminal(name, root) {
     disconnect();
     term.name = name;
+    term.root = root;
+    if (root) term.roots[name] = true;
     if (term.known.indexOf(name) < 0) term.known.push(name);
     updateTerminalTabs();
     if (!term.xterm) return;
@@ -1217,6 +1344,7 @@
       if (term.workspace !== workspace) return;
       ((data && data.terminals) || []).forEach(function (t) {
         if (term.known.indexOf(t.name) < 0) term.known.push(t.name);
+        if (t.root) term.roots[t.name] = true;
       });
       updateTerminalTabs();
     }, function (error) {
@@ -1245,17 +1373,18 @@
       var rank = function (n) { return n === 'main' ? 0 : /^\d+$/.test(n) ? 1 : 2; };
       return rank(a) - rank(b) || (rank(a) === 1 ? Number(a) - Number(b) : a < b ? -1 : a > b ? 1 : 0);
     });
-    var key = JSON.stringify([names, term.name, names.map(terminalTitle)]);
+    var key = JSON.stringify([names, term.name, term.root, names.map(terminalTitle), names.map(function (n) { return !!term.roots[n]; })]);
     if (tabs.dataset.key === key) return;
     tabs.dataset.key = key;
     tabs.textContent = '';
     names.forEach(function (name) {
       var active = name === term.name;
+      var root = !!term.roots[name];
       tabs.appendChild(el('button', {
-        type: 'button', role: 'tab', class: 'tab' + (active ? ' is-active' : ''),
-        'aria-selected': active ? 'true' : 'false', dataset: { terminal: name },
-        title: terminalTitle(name) !== name ? terminalTitle(name) + ' (' + name + ')' : name
-      }, [svgIcon(ICONS.terminal), el('span', { text: terminalTitle(name) })]));
+        type: 'button', role: 'tab', class: 'tab' + (active ? ' is-active' : '') + (root ? ' is-root' : ''),
+        'aria-selected': active ? 'true' : 'false', dataset: { terminal: name, root: root ? '1' : '0' },
+        title: (terminalTitle(name) !== name ? terminalTitle(name) + ' (' + name + ')' : name) + (root ? ', as root inside the container' : '')
+      }, [svgIcon(root ? ICONS.root : ICONS.terminal), el('span', { text: terminalTitle(name) })]));
     });
     tabs.appendChild(el('button', {
       type: 'button', class: 'tab tab-new', dataset: { action: 'new-terminal' },
@@ -1269,7 +1398,8 @@
     var name = button.dataset.action === 'new-terminal' ? nextTerminalName() : button.dataset.terminal;
     if (!name) return;
     if (name === term.name) { if (term.xterm) term.xterm.focus(); return; }
-    navigate('#/w/' + encodeURIComponent(term.workspace) + '/terminal/' + encodeURIComponent(name));
+    if (button.dataset.root === '1') navigate(rootTerminalHash(term.workspace, name));
+    else navigate('#/w/' + encodeURIComponent(term.workspace) + '/terminal/' + encodeURIComponent(name));
   });
 
   // The workspace was not running: start it, wait until it runs, then connect.
@@ -1328,7 +1458,7 @@
     setTerminalStatus(isRetry ? 'reconnecting…' : 'connecting…', 'warn');
     var scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     var url = scheme + '//' + location.host + API + wsPath(workspace) + '/terminals/' + encodeURIComponent(name) +
-      '?cols=' + term.xterm.cols + '&rows=' + term.xterm.rows;
+      '?cols=' + term.xterm.cols + '&rows=' + term.xterm.rows + (term.root ? '&root=1' : '');
     var socket;
     try {
       socket = new WebSocket(url);
@@ -1442,6 +1572,8 @@
     term.workspace = null;
     term.name = null;
     term.known = [];
+    term.roots = {};
+    term.root = false;
     $('terminal').textContent = '';
     $('terminal-tabs').textContent = '';
     delete $('terminal-tabs').dataset.key;
