@@ -18,7 +18,8 @@ X-Forwarded-Proto (its CSRF check refuses the login otherwise). Screenshots of e
 ARTIFACTS/screenshots/, every console entry in ARTIFACTS/browser-console.txt, caddy's log in ARTIFACTS/caddy.log.
 
 The tests run in order and share the desktop browser (logged in by the first). The module makes alice a password,
-a template with an app and a named terminal, and the workspace "webui", and removes all of it afterwards.
+a template with an app and a named terminal, and the workspace "webui", a container template on the image `built`
+(conftest's built_image) and the container workspace "webuibox", and removes all of it afterwards.
 """
 
 from __future__ import annotations
@@ -47,10 +48,15 @@ APP_SCRIPT = f"{APP_DIR}/app.py"
 APP_READY = "studio-browser-test-app listening"  # the app's first line, in the workspace's journal (the logs view)
 WEB_DROPIN = f"{CONF_DROPINS}/78-browser.conf"
 ITEM = f'[data-workspace="{WS}"]'
+BOX = "webuibox"  # alice's container workspace (image `built`, conftest's built_image), made with studioctl
+BOX_TEMPLATE = "browserbox"
+BOX_TEMPLATE_PATH = f"/etc/studio/templates/{BOX_TEMPLATE}.conf"
+BOX_PROJECT = f"/home/{ALICE}/{BOX}"
+BOX_ITEM = f'[data-workspace="{BOX}"]'
 
 # Every view the tests take a screenshot of (ARTIFACTS/screenshots/NAME.png), in order.
 VIEWS = {"01-login", "02-dashboard", "03-created", "04-running", "05-terminal", "06-terminal-reloaded", "07-logs",
-         "08-app", "08b-idle-kept", "08c-settings", "09-phone-login", "10-phone-dashboard", "11-phone-terminal", "12-logged-out"}
+         "08-app", "08b-idle-kept", "08c-settings", "08d-root-terminal", "08e-reset-dialog", "09-phone-login", "10-phone-dashboard", "11-phone-terminal", "12-logged-out"}
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844, "mobile": True, "pixel_ratio": 3.0}
 
@@ -137,6 +143,19 @@ def studio_web(machine: Machine):
     machine.run("rm", "-rf", TEMPLATE_PATH, WEB_DROPIN, APP_DIR, f"/home/{ALICE}/{WS}")
     machine.run("systemctl", "stop", "studiod.service")
     assert gone, f"could not delete alice's workspace {WS} after the browser tests:\n{explain(p)}"
+
+
+@pytest.fixture(scope="module")
+def box_workspace(machine: Machine, built_image, studio_web):
+    """alice's container workspace BOX on the image `built`, running (started with studioctl: the form's path is
+    test_desktop_workspace_terminal_logs_and_app's). Deleted afterwards, then its template."""
+    machine.write_file(BOX_TEMPLATE_PATH, "[Template]\nDescription=Browser test: a container\nBackend=container\nImage=built\n")
+    machine.run("mkdir", "-p", BOX_PROJECT, user=ALICE)
+    p = machine.studioctl(ALICE, "start", BOX, "--template", BOX_TEMPLATE, cwd=BOX_PROJECT, timeout=120)
+    assert p.returncode == 0, explain(p)
+    yield BOX
+    machine.studioctl(ALICE, "delete", BOX)
+    machine.run("rm", "-rf", BOX_TEMPLATE_PATH, BOX_PROJECT)
 
 
 @pytest.fixture(scope="module")
@@ -470,6 +489,55 @@ def test_idle_line_keep_and_the_idle_timeout_setting(desktop: Browser):
     b.wait(lambda: "is not a time span" in (b.text("#error") or ""), 5, "the dialog's message about the timeout")
     b.find("#limits-cancel").click()
     assert workspace_view(b)["idle"]["timeoutSeconds"] == 5400
+
+
+def test_container_workspace_root_terminal_and_reset(desktop: Browser, machine: Machine, box_workspace):
+    """A container workspace says so in its row; Root terminal opens root@NAME, where id -u is 0; once stopped,
+    Reset… asks what it drops and resets it (with the home, when ticked)."""
+    b = desktop
+    need_login(b)
+    go_home(b)
+    b.wait_displayed(BOX_ITEM, 15, f"alice's container workspace {BOX_ITEM} in the list")
+    b.wait(lambda: b.text(f"{BOX_ITEM} .state") == "running", 15, f"{BOX_ITEM} running")
+    assert b.text(f"{BOX_ITEM} .ws-backend") == "container · built", b.describe()
+    assert b.text(f"{ITEM} .ws-backend") == "host", b.describe()
+    assert not b.displayed(f'{ITEM} [data-action="root-terminal"]'), "a host workspace offers a root terminal"
+    assert not b.displayed(f'{BOX_ITEM} [data-action="reset"]'), "reset is offered while the workspace runs"
+
+    click(b, f'{BOX_ITEM} [data-action="root-terminal"]')
+    b.wait_displayed("#terminal-view", 10, "the terminal view")
+    assert b.hash() == f"#/w/{BOX}/root/root", f"the root terminal's route: {b.hash()!r}"
+    assert b.text("#terminal-title") == f"root@{BOX}", b.text("#terminal-title")
+    assert b.js("return document.title").startswith(f"root@{BOX}"), b.js("return document.title")
+    wait_terminal(b, "root's prompt", prompt_shown, timeout=30)
+    type_in_terminal(b, "id -u; echo root-$((6*7))\n")
+    rows = wait_terminal(b, "the line root-42", lambda rows: "root-42" in rows)
+    assert "0" in rows, f"id -u in the root terminal should print 0: {rows}"
+    b.screenshot("08d-root-terminal")
+
+    # Stopped: Reset… asks first, saying what goes and what stays.
+    go_home(b)
+    click(b, f'{BOX_ITEM} [data-action="stop"]')
+    b.wait(lambda: b.text(f"{BOX_ITEM} .state") == "stopped", 30, f"{BOX_ITEM} .state to become 'stopped'")
+    assert not b.displayed(f'{BOX_ITEM} [data-action="root-terminal"]'), "a root terminal is offered while stopped"
+    click(b, f'{BOX_ITEM} [data-action="reset"]')
+    b.wait_displayed("#reset-dialog", 5, "the reset dialog")
+    said = b.js("return document.querySelector('#reset-dialog').innerText")
+    for words in ("root installed or changed", BOX_PROJECT, "is kept", "built", "home"):
+        assert words in said, f"the reset dialog should say {words!r}: {said!r}"
+    b.find("#reset-home").click()
+    b.screenshot("08e-reset-dialog")
+    b.find("#reset-submit").click()
+    b.wait(lambda: not b.displayed("#reset-dialog"), 15, "the reset dialog to close after the reset")
+    assert not b.text("#error"), b.text("#error")
+
+    def reset_entry():
+        entries = [e for e in machine.journal("STUDIO_AUDIT=1", "STUDIO_EVENT=workspace-reset", f"STUDIO_WORKSPACE={BOX}")
+                   if e.get("STUDIO_USER") == ALICE]
+        return entries[-1] if entries else None
+
+    entry = b.wait(reset_entry, 10, f"a workspace-reset audit entry for {ALICE}/{BOX}")
+    assert (entry["STUDIO_RESULT"], entry.get("STUDIO_REASON")) == ("success", "layer and home"), entry
 
 
 def test_phone_login_workspace_and_terminal_fit_the_screen(proxy, console, studio_web, alice_password):
