@@ -85,6 +85,14 @@ Workspace templates.
 .I /run/studio/sandbox.sock, /run/studio/studiod.sock
 The broker's and studiod's sockets.
 .TP
+.I /var/lib/studio/workspaces/ID/upper, /var/lib/studio/workspaces/ID/home
+A container workspace's own layer over its image (what root installed or changed inside) and its home; dropped by
+.B reset
+(the home only with
+.BR \-\-home )
+and by
+.BR delete .
+.TP
 .I /var/lib/machines/NAME
 Container images: OS trees (systemd's place, shared with
 .BR machinectl (1)).
@@ -99,14 +107,19 @@ studioctl status myproject
 studioctl set myproject \-\-memory 2G \-\-cpus 1.5
 studioctl exec myproject \-\- make test
 studioctl logs \-f myproject
-sudo studioctl image build dev \-\-packages git,build\-essential
+sudo studioctl image build bookworm \-\-packages git,build\-essential
 studioctl images
+studioctl start box \-\-template container
+studioctl exec box \-\-root \-\- apt\-get install \-y ripgrep
+studioctl shell box \-\-root
+studioctl stop box && studioctl reset box
 .fi
 .SH SEE ALSO
 .BR systemctl (1),
 .BR journalctl (1),
 .BR debootstrap (8),
 .BR machinectl (1),
+.BR systemd\-nspawn (1),
 .BR systemd.resource-control (5)
 """
 
