@@ -57,8 +57,12 @@ need_tools() {
     apt_install "${missing[@]}"
 }
 
+# The container image the VM tier's container tests start from (the VM has no network to build one itself):
+# a plain minbase tree in the guest's /var/lib/machines, nothing of Studio inside.
+readonly GUEST_IMAGE=built
+
 tree_dir() {
-    printf '%s/vm-%s-%s\n' "$CACHE" "$SUITE" "$(printf '%s+%s' "$INCLUDE" "$VM_INCLUDE" | sha256sum | cut -c1-12)"
+    printf '%s/vm-%s-%s\n' "$CACHE" "$SUITE" "$(printf '%s+%s+image:%s' "$INCLUDE" "$VM_INCLUDE" "$GUEST_IMAGE" | sha256sum | cut -c1-12)"
 }
 
 vm_dir() { printf '%s/%s\n' "$VMS" "$1"; }
@@ -111,6 +115,15 @@ cmd_image() {
             compgen -G "$tmp/boot/vmlinuz-*" >/dev/null && compgen -G "$tmp/boot/initrd.img-*" >/dev/null ||
                 die "debootstrap made no kernel or no initrd in $tmp/boot (see $CACHE/vm-debootstrap.log)"
             rm -f "$tmp"/var/cache/apt/archives/*.deb
+            log "building the guest's container image /var/lib/machines/$GUEST_IMAGE (minbase)"
+            install -d -m 0700 "$tmp/var/lib/machines"
+            if ! debootstrap --variant=minbase "$SUITE" "$tmp/var/lib/machines/$GUEST_IMAGE" "$MIRROR" \
+                >"$CACHE/vm-image-debootstrap.log" 2>&1; then
+                tail -n 30 "$CACHE/vm-image-debootstrap.log" >&2
+                die "debootstrap of the guest's container image failed (all in $CACHE/vm-image-debootstrap.log)"
+            fi
+            rm -f "$tmp/var/lib/machines/$GUEST_IMAGE"/var/cache/apt/archives/*.deb
+            chmod 0755 "$tmp/var/lib/machines/$GUEST_IMAGE"
             # mktemp -d made it 0700; booted, an unreadable / stops every non-root daemon (dbus) from starting.
             chmod 0755 "$tmp"
             mv -T "$tmp" "$dir"   # atomic: the tree is there whole or not at all

@@ -1,0 +1,77 @@
+"""A container workspace on a real kernel with the unified cgroup hierarchy: nspawn starts inside the workspace's
+transient unit (Delegate=yes gives it the subtree it needs for its payload), the unit's limits are the kernel's for
+everything inside the container, and an OOM kill inside ends a process, not the workspace.
+
+The image is /var/lib/machines/built, a plain minbase tree that vm.sh put into the VM (no network here)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vm import ALICE, VM, explain, poll
+
+MiB = 2**20
+TEMPLATE = "/etc/studio/templates/vmbox.conf"
+
+
+@pytest.fixture(scope="module")
+def box(vm: VM, workspace, facts):
+    vm.run("sh", "-c", f"mkdir -p /etc/studio/templates && printf '[Template]\\nBackend=container\\nImage=built\\n"
+                       f"[Limits]\\nMemoryMax=256M\\nTasksMax=64\\n' > {TEMPLATE}")
+    w = workspace("vmbox")
+    w.start("--template", "vmbox")
+    status = json.loads(vm.studioctl(ALICE, "status", "vmbox", "--json").stdout)
+    facts["container_status"] = {k: status.get(k) for k in ("state", "backend", "image", "agentPID")}
+    return w
+
+
+def test_nspawn_runs_in_the_units_delegated_cgroup(vm: VM, box):
+    u = vm.unit(box.unit)
+    assert (u["ActiveState"], u["SubState"], u["Delegate"]) == ("active", "running", "yes"), u
+    # nspawn put its payload (the agent and everything inside) in a child cgroup of the unit's own.
+    payload = vm.read(f"{box.cgroup}/payload/cgroup.procs").split()
+    status = json.loads(vm.studioctl(ALICE, "status", "vmbox", "--json").stdout)
+    assert str(status["agentPID"]) in payload, (status["agentPID"], payload)
+    assert box.cg("memory.max") == str(256 * MiB)
+    assert box.cg("pids.max") == "64"
+    out = vm.studioctl(ALICE, "exec", "vmbox", "--", "sh", "-c", "id -un; cat /proc/self/cgroup").stdout
+    assert out.splitlines()[0] == ALICE, out
+
+
+def test_memory_max_holds_inside_and_an_oom_kill_ends_the_process_only(vm: VM, box, facts):
+    before = box.cg_keyed("memory.events").get("oom_kill", 0)
+    # dd's one 400 MiB buffer cannot fit under the unit's 256 MiB.
+    p = vm.studioctl(ALICE, "exec", "vmbox", "--", "dd", "if=/dev/zero", "of=/dev/null", "bs=400M", "count=1", timeout=180)
+    facts["container_oom_exec"] = {"rc": p.returncode, "stderr": p.stderr[-300:]}
+    assert p.returncode == 137, explain(p)
+    assert box.cg_keyed("memory.events")["oom_kill"] >= before + 1
+    assert vm.unit(box.unit)["ActiveState"] == "active"
+    assert vm.studioctl(ALICE, "exec", "vmbox", "--", "true").returncode == 0
+
+
+def test_tasks_max_holds_inside(vm: VM, box, facts):
+    p = vm.studioctl(ALICE, "exec", "vmbox", "--", "sh", "-c",
+                     "n=0; for i in $(seq 100); do sleep 20 & n=$((n+1)); done 2>/dev/null; echo started; kill $(jobs -p) 2>/dev/null; true",
+                     timeout=180)
+    facts["container_tasks"] = {"rc": p.returncode, "stderr": p.stderr[-300:], "events": box.cg_keyed("pids.events")}
+    assert box.cg_keyed("pids.events")["max"] >= 1, "no fork was refused at TasksMax=64"
+    assert vm.unit(box.unit)["ActiveState"] == "active"
+
+
+def test_root_inside_is_the_workspaces_range_on_the_host(vm: VM, box):
+    status = json.loads(vm.studioctl(ALICE, "status", "vmbox", "--json").stdout)
+    base = status["definition"]["uidBase"]
+    assert vm.read(f"/proc/{status['agentPID']}/status").split("Uid:")[1].split()[:4] == [str(base)] * 4
+    assert vm.studioctl(ALICE, "exec", "vmbox", "--root", "--", "id", "-u").stdout.strip() == "0"
+
+
+def test_stop_ends_it_cleanly(vm: VM, box):
+    p = vm.studioctl(ALICE, "stop", "vmbox")
+    assert p.returncode == 0, explain(p)
+    u = vm.unit(box.unit)
+    assert u["ActiveState"] == "inactive" and u.get("Result", "success") == "success", u
+    assert vm.run("findmnt", "-rn", "-o", "TARGET", check=False).stdout.count("/run/studio/ws/") == 0
+    vm.studioctl(ALICE, "delete", "vmbox")
+    vm.run("rm", "-f", TEMPLATE)
