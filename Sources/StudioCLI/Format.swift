@@ -72,6 +72,9 @@ enum Format {
     static func idleLines(_ info: WorkspaceInfo, now: Double) -> [String] {
         guard info.state == "running" else { return ["  idle      timeout \(idleTimeout(info.idleTimeoutSeconds))"] }
         guard let idle = info.idle else {
+            if justStarted(info, now: now) {
+                return ["  idle      timeout \(idleTimeout(info.idleTimeoutSeconds)); studio-idled has not looked at it yet (it just started)"]
+            }
             return ["  idle      timeout \(idleTimeout(info.idleTimeoutSeconds)); studio-idled has not reported on it yet (is studio-idled.service running?)"]
         }
         var lines: [String] = []
@@ -93,11 +96,21 @@ enum Format {
         return lines
     }
 
+    /// Started less than 15 s ago: studio-idled looks every 5 s (and soon after a start it sees in the journal),
+    /// so its silence means nothing yet.
+    static func justStarted(_ info: WorkspaceInfo, now: Double) -> Bool {
+        guard let started = info.unitStatus?.activeEnterRealtimeMicroseconds.map({ Double($0) / 1e6 }) else { return false }
+        return now - started < 15
+    }
+
     /// The `IDLE STOP` column of `list`.
     static func idleColumn(_ info: WorkspaceInfo, now: Double) -> String {
         if info.state == "stopped", info.idleStop != nil { return "was idle" }
         guard info.state == "running" else { return "-" }
-        guard let idle = info.idle else { return info.idleTimeoutSeconds == 0 ? "never" : "?" }
+        guard let idle = info.idle else {
+            if info.idleTimeoutSeconds == 0 { return "never" }
+            return justStarted(info, now: now) ? "checking" : "?"
+        }
         guard let stopAt = idle.stopAt else { return "never" }
         return "in \(formatUptime(max(0, stopAt - now)))" + (idle.keptBy == .keep ? " (kept)" : idle.busy ? " (working)" : "")
     }
