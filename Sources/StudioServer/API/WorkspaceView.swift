@@ -8,36 +8,19 @@ import StudioCore
 
 /// A workspace as the web API shows it (docs/web-api.md).
 struct WorkspaceView: ResponseEncodable, Equatable {
-    // Absent figures are `null`, not missing keys (docs/web-api.md): hence the hand-written encoders.
+    // Absent figures are `null`, not missing keys (docs/web-api.md): optionals are `@Null`.
     struct Limits: Encodable, Equatable {
-        var memoryMaxBytes: UInt64?
-        var cpus: Double?
-        var tasksMax: UInt64?
+        @Null var memoryMaxBytes: UInt64?
+        @Null var cpus: Double?
+        @Null var tasksMax: UInt64?
 
-        enum Keys: String, CodingKey { case memoryMaxBytes, cpus, tasksMax }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: Keys.self)
-            try container.encode(memoryMaxBytes, forKey: .memoryMaxBytes)
-            try container.encode(cpus, forKey: .cpus)
-            try container.encode(tasksMax, forKey: .tasksMax)
-        }
     }
     struct Usage: Encodable, Equatable {
-        var memoryBytes: UInt64?
-        var cpuSeconds: Double?
-        var tasks: UInt64?
-        var oomKills: UInt64?
+        @Null var memoryBytes: UInt64?
+        @Null var cpuSeconds: Double?
+        @Null var tasks: UInt64?
+        @Null var oomKills: UInt64?
 
-        enum Keys: String, CodingKey { case memoryBytes, cpuSeconds, tasks, oomKills }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: Keys.self)
-            try container.encode(memoryBytes, forKey: .memoryBytes)
-            try container.encode(cpuSeconds, forKey: .cpuSeconds)
-            try container.encode(tasks, forKey: .tasks)
-            try container.encode(oomKills, forKey: .oomKills)
-        }
     }
     struct NamedTerminal: Codable, Equatable {
         var name: String
@@ -52,41 +35,24 @@ struct WorkspaceView: ResponseEncodable, Equatable {
         /// The idle timeout in force (the workspace's own, else its template's, else `[Idle] Timeout=`); 0: never.
         var timeoutSeconds: Double
         /// The last activity of a person, and what it was (`terminal`, `exec`, `app`, `api`).
-        var lastActivityAt: String?
-        var lastActivitySource: String?
+        @Null var lastActivityAt: String?
+        @Null var lastActivitySource: String?
         /// The end of the last check window in which it used more CPU than `[Idle] BusyCPU=`.
-        var lastWorkAt: String?
+        @Null var lastWorkAt: String?
         /// Whether it is working now (the last check window was busy); null when not known.
-        var busy: Bool?
+        @Null var busy: Bool?
         /// Not stopped for idleness before this (a keep).
-        var keepUntil: String?
+        @Null var keepUntil: String?
         /// What holds the deadline where it is: `started`, `interaction`, `work` or `keep`; null when not known.
-        var keptBy: String?
+        @Null var keptBy: String?
         /// Idle since (the last start, interaction or work); for a workspace stopped for idleness, since when it was idle.
-        var idleSince: String?
+        @Null var idleSince: String?
         /// When it is stopped if nothing happens; null: never (timeout 0), or not known (not running, or studio-idled
         /// has not looked yet: then keptBy is null too).
-        var stopsAt: String?
+        @Null var stopsAt: String?
         /// When it was stopped for idleness (until it starts again).
-        var stoppedForIdleAt: String?
+        @Null var stoppedForIdleAt: String?
 
-        enum Keys: String, CodingKey {
-            case timeoutSeconds, lastActivityAt, lastActivitySource, lastWorkAt, busy, keepUntil, keptBy, idleSince, stopsAt, stoppedForIdleAt
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: Keys.self)
-            try container.encode(timeoutSeconds, forKey: .timeoutSeconds)
-            try container.encode(lastActivityAt, forKey: .lastActivityAt)
-            try container.encode(lastActivitySource, forKey: .lastActivitySource)
-            try container.encode(lastWorkAt, forKey: .lastWorkAt)
-            try container.encode(busy, forKey: .busy)
-            try container.encode(keepUntil, forKey: .keepUntil)
-            try container.encode(keptBy, forKey: .keptBy)
-            try container.encode(idleSince, forKey: .idleSince)
-            try container.encode(stopsAt, forKey: .stopsAt)
-            try container.encode(stoppedForIdleAt, forKey: .stoppedForIdleAt)
-        }
 
         /// From the broker's answer. `keepUntil`, when given, is a keep the broker has just made or ended (`.some(nil)`),
         /// newer than studio-idled's last look: the deadline is worked out again with it, by studio-idled's own rule.
@@ -129,43 +95,19 @@ struct WorkspaceView: ResponseEncodable, Equatable {
     var template: String
     var unit: String
     var createdAt: String
-    var startedAt: String?
-    var uptimeSeconds: Double?
+    @Null var startedAt: String?
+    @Null var uptimeSeconds: Double?
     var limits: Limits
     var usage: Usage
     var terminals: [NamedTerminal]
     var apps: [App]
     var idle: Idle
     /// `host` or `container`: how its template runs it; null when its template has gone.
-    var backend: String?
+    @Null var backend: String?
     /// A container workspace's image (`/var/lib/machines/NAME`); null on the host.
-    var image: String?
+    @Null var image: String?
 
     // Not shown: the uid range (`definition.uidBase`) and the agent's host pid are the host's business.
-    enum CodingKeys: String, CodingKey {
-        case name, owner, state, projectDirectory, template, unit, createdAt, startedAt, uptimeSeconds, limits, usage, terminals, apps, idle
-        case backend, image
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(name, forKey: .name)
-        try container.encode(owner, forKey: .owner)
-        try container.encode(state, forKey: .state)
-        try container.encode(projectDirectory, forKey: .projectDirectory)
-        try container.encode(template, forKey: .template)
-        try container.encode(unit, forKey: .unit)
-        try container.encode(createdAt, forKey: .createdAt)
-        try container.encode(startedAt, forKey: .startedAt)
-        try container.encode(uptimeSeconds, forKey: .uptimeSeconds)
-        try container.encode(limits, forKey: .limits)
-        try container.encode(usage, forKey: .usage)
-        try container.encode(terminals, forKey: .terminals)
-        try container.encode(apps, forKey: .apps)
-        try container.encode(idle, forKey: .idle)
-        try container.encode(backend, forKey: .backend)
-        try container.encode(image, forKey: .image)
-    }
 
     /// `keepUntil`: a keep the broker has just made (or ended, `.some(nil)`), see ``Idle``.
     init(_ info: WorkspaceInfo, template: Template?, now: Double, keepUntil: Double?? = nil) {
@@ -210,19 +152,8 @@ struct TemplateListView: ResponseEncodable {
         /// `host` or `container`.
         var backend: String
         /// A container template's image; null on the host.
-        var image: String?
+        @Null var image: String?
 
-        enum Keys: String, CodingKey { case name, description, terminals, apps, backend, image }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: Keys.self)
-            try container.encode(name, forKey: .name)
-            try container.encode(description, forKey: .description)
-            try container.encode(terminals, forKey: .terminals)
-            try container.encode(apps, forKey: .apps)
-            try container.encode(backend, forKey: .backend)
-            try container.encode(image, forKey: .image)
-        }
     }
     var templates: [Item]
     var defaultTemplate: String
@@ -245,27 +176,15 @@ struct ImageListView: ResponseEncodable, Equatable {
         var name: String
         var path: String
         /// Its os-release's `PRETTY_NAME`; null when it has none.
-        var os: String?
+        @Null var os: String?
         /// Whether a container workspace can start from it; if not, `problem` says why.
         var usable: Bool
-        var problem: String?
+        @Null var problem: String?
         /// The templates that name it.
         var templates: [String]
         /// When the tree was made (its directory's modification time).
-        var modifiedAt: String?
+        @Null var modifiedAt: String?
 
-        enum Keys: String, CodingKey { case name, path, os, usable, problem, templates, modifiedAt }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: Keys.self)
-            try container.encode(name, forKey: .name)
-            try container.encode(path, forKey: .path)
-            try container.encode(os, forKey: .os)
-            try container.encode(usable, forKey: .usable)
-            try container.encode(problem, forKey: .problem)
-            try container.encode(templates, forKey: .templates)
-            try container.encode(modifiedAt, forKey: .modifiedAt)
-        }
     }
     var images: [Item]
 
