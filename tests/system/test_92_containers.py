@@ -67,6 +67,13 @@ def test_the_unit_runs_nspawn_with_the_templates_limits(machine: Machine, box):
     assert machine.proc_uids(agent) == [str(base)] * 4
 
 
+def test_the_units_hardening_is_no_worse_than_documented(machine: Machine, box):
+    from test_72_hardening import documented, score
+
+    got, limit = score(machine, UNIT), documented()["container workspace"]
+    assert got <= limit, f"{UNIT}: systemd-analyze security scores {got}, worse than the documented {limit}"
+
+
 def test_exec_runs_as_alice_in_her_project(machine: Machine, box, users):
     out = inside(machine, "sh", "-c", 'id -un; id -u; id -g; pwd; cat README; echo "$HOME"')
     assert out.splitlines() == ["alice", str(users[ALICE]), str(users[ALICE]), BOX_PROJ, "in the box", "/home/alice"], out
