@@ -207,19 +207,26 @@ struct Reset: AsyncParsableCommand {
 
     func run() async throws {
         let target = try arguments.target()
-        let what = home ? "its own layer and its home" : "its own layer (what root installed or changed inside)"
+        let call = BrokerCall(sockets: arguments.sockets)
+        let what = home ? "the workspace's own layer and its home" : "the workspace's own layer (what root installed or changed inside)"
         if !yes {
+            // Not worth asking about a workspace the broker will refuse: running, or not a container.
+            let info = try await call.callAndExit(.status, target, as: WorkspaceInfo.self)
+            if info.state != "stopped", info.state != "failed" {
+                printError("studioctl: workspace \"\(target.name)\" is \(info.state); stop it first (`studioctl stop \(target.name)`), then reset it")
+                throw ExitCode(75)
+            }
             guard isatty(STDIN_FILENO) != 0 else {
-                printError("studioctl: reset drops \(target.name)'s \(what); add --yes to confirm when not at a terminal")
+                printError("studioctl: reset drops \(what) of \(target.name); add --yes to confirm when not at a terminal")
                 throw ExitCode(64)
             }
-            print("Drop \(target.name)'s \(what)? The project directory is kept. [y/N] ", terminator: "")
+            print("Drop \(what) of \(target.name)? The project directory is kept. [y/N] ", terminator: "")
             guard let answer = readLine(), answer.lowercased().hasPrefix("y") else {
                 print("nothing dropped")
                 throw ExitCode.success
             }
         }
-        let info = try await BrokerCall(sockets: arguments.sockets).callAndExit(.reset, ResetParams(target: target, home: home), as: WorkspaceInfo.self)
+        let info = try await call.callAndExit(.reset, ResetParams(target: target, home: home), as: WorkspaceInfo.self)
         print("reset \(info.definition.identity.displayName): dropped \(what); the next start begins from image \(info.image ?? "?")")
     }
 }

@@ -131,9 +131,11 @@ def test_what_root_installs_persists_and_never_touches_the_image(machine: Machin
 def test_reset_is_refused_while_running_then_drops_the_layer(machine: Machine, box):
     p = machine.studioctl(ALICE, "reset", "box", "--yes")
     assert p.returncode == CONFLICT and "stop it first" in p.stderr, explain(p)
-    p = machine.studioctl(ALICE, "reset", "box")  # not at a terminal, without --yes: asks for it
-    assert p.returncode == 64 and "--yes" in p.stderr, explain(p)
+    p = machine.studioctl(ALICE, "reset", "box")  # without --yes: not worth asking while it runs
+    assert p.returncode == CONFLICT and "stop it first" in p.stderr, explain(p)
     assert machine.studioctl(ALICE, "stop", "box").returncode == 0
+    p = machine.studioctl(ALICE, "reset", "box")  # not at a terminal, without --yes: asks for --yes
+    assert p.returncode == 64 and "--yes" in p.stderr, explain(p)
     p = machine.studioctl(ALICE, "reset", "box", "--yes")
     assert p.returncode == 0 and "reset alice/box" in p.stdout, explain(p)
     entry = machine.journal("STUDIO_AUDIT=1", "STUDIO_EVENT=workspace-reset")[-1]
