@@ -413,3 +413,35 @@ def wait_prompt(terminal, limit=30):
     terminal.write(b"echo ready-$((40+2))\r")
     read_until(terminal, b"ready-42", limit)
     read_until(terminal, b"$ ", limit)
+
+
+# --- Workspaces -------------------------------------------------------------------------------------------------------
+
+def studioctl_in(workspace, *args):
+    """`studioctl ARGS` as USER in ~/WORKSPACE (its project directory), its output dropped."""
+    subprocess.run(launcher(USER) + ["sh", "-c", f'cd "$HOME/{workspace}" && exec studioctl "$@"', "sh", *args],
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def workspace_start_round(key, cookie, workspace, terminal_name):
+    """One timing of a stopped workspace's start to a usable terminal, as the dashboard does it: `POST
+    /api/v1/workspaces/W/start`, then the terminal's WebSocket, until the shell has shown its prompt and answered a
+    typed command (wait_prompt). Emitted as KEY (and KEY.start: the part until the start request's answer, the
+    rest being the terminal), or a failure; the workspace is stopped afterwards (untimed)."""
+    headers = {"Cookie": cookie, "Origin": STUDIO_ORIGIN}
+    terminal = None
+    try:
+        start = time.perf_counter()
+        request("POST", STUDIO_PORT, f"/api/v1/workspaces/{workspace}/start", headers=headers)
+        started = time.perf_counter()
+        terminal = StudioTerminal(cookie, workspace, terminal_name)
+        wait_prompt(terminal)
+        done = time.perf_counter()
+        emit(key, (done - start) * 1000)
+        emit(f"{key}.start", (started - start) * 1000)   # of it: until the start's answer (the agent ready)
+    except (HTTPFailure, EOFError, TimeoutError, OSError) as e:
+        fail(key, e)
+    finally:
+        if terminal:
+            terminal.close()
+        studioctl_in(workspace, "stop", workspace)

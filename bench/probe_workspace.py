@@ -18,8 +18,8 @@ import subprocess
 import sys
 import time
 
-from common import (STUDIO_ORIGIN, STUDIO_PORT, USER, HTTPFailure, MasterTerminal, StudioTerminal, emit, fail,
-                    launcher, note, open_pty, request, sh, stop_units, studio_login, wait_prompt)
+from common import (USER, MasterTerminal, emit, fail, launcher, note, open_pty, sh, stop_units, studio_login,
+                    studioctl_in, wait_prompt, workspace_start_round)
 
 rounds, workspace = int(sys.argv[1]), sys.argv[2]
 unit = f"studio-ws-{USER}-{workspace}.service"
@@ -30,11 +30,6 @@ SANDBOXING = ["PrivateTmp=yes", "ProtectKernelTunables=yes", "ProtectKernelModul
               "ProtectControlGroups=yes", "ProtectClock=yes", "ProtectHostname=yes", "RestrictRealtime=yes",
               "LockPersonality=yes", "RestrictSUIDSGID=yes", "NoNewPrivileges=yes", "ProtectProc=invisible",
               "OOMPolicy=continue", "ProtectSystem=full"]
-
-
-def studioctl(*args):
-    subprocess.run(launcher(USER) + ["sh", "-c", f'cd "$HOME/{workspace}" && exec studioctl "$@"', "sh", *args],
-                   check=True, stdout=subprocess.DEVNULL)
 
 
 def unit_properties():
@@ -52,23 +47,6 @@ def unit_properties():
         seconds = float(quota[:-2]) / 1000 if quota.endswith("ms") else float(quota.rstrip("s"))
         props.append(f"CPUQuota={seconds * 100:.0f}%")
     return props, shown.get("Slice")
-
-
-def studio_round(key, cookie, n):
-    headers = {"Cookie": cookie, "Origin": STUDIO_ORIGIN}
-    terminal = None
-    try:
-        start = time.perf_counter()
-        request("POST", STUDIO_PORT, f"/api/v1/workspaces/{workspace}/start", headers=headers)
-        terminal = StudioTerminal(cookie, workspace, f"t{n}")
-        wait_prompt(terminal)
-        emit(key, (time.perf_counter() - start) * 1000)
-    except (HTTPFailure, EOFError, TimeoutError, OSError) as e:
-        fail(key, e)
-    finally:
-        if terminal:
-            terminal.close()
-        studioctl("stop", workspace)
 
 
 def floor_round(n, props, slice_):
@@ -96,13 +74,13 @@ def floor_round(n, props, slice_):
         terminal.close()
 
 
-studioctl("start", workspace)
+studioctl_in(workspace, "start", workspace)
 props, slice_ = unit_properties()
 note("ws.floor", "properties: " + " ".join(props + SANDBOXING) + f"; slice {slice_}")
-studioctl("stop", workspace)
+studioctl_in(workspace, "stop", workspace)
 _, cookie = studio_login()
 for n in range(rounds):
-    studio_round("ws.studio.warm", cookie, n)   # the broker is running: the stop before used it
+    workspace_start_round("ws.studio.warm", cookie, workspace, f"t{n}")   # the broker is running: the stop before used it
     stop_units("studio-sandbox.service")
-    studio_round("ws.studio.cold", cookie, n)
+    workspace_start_round("ws.studio.cold", cookie, workspace, f"t{n}")
     floor_round(n, props, slice_)

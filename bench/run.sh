@@ -6,8 +6,9 @@
 # run of every part, writes it to docs/benchmarks.md with the machine it ran on.
 #
 # usage: bench/run.sh [--only PART,...] [--rounds N] [--scale N] [--no-doc] [--keep] DEB
-#   parts: web (cold start, logins), workspace (start to a usable terminal), terminal (keystroke, throughput,
-#          memory), apps (the app proxy under wrk), scale (N workspaces idle-stopped; default 200)
+#   parts: web (cold start, logins), workspace (start to a usable terminal), container (the image `bench` built,
+#          then a container workspace's start to a usable terminal beside systemd-nspawn), terminal (keystroke,
+#          throughput, memory), apps (the app proxy under wrk), scale (N workspaces idle-stopped; default 200)
 #   --rounds N   repetitions of each timed figure (default 20; keystrokes 10×N)
 #   --keep       leave the machine up afterwards (to look at it; tests/system/testbed.sh down studio-bench)
 # The machine shares the host's network (ports 7080, 7081, 9090, 8088, 8089): run it under the testbed lock, e.g.
@@ -17,7 +18,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 tb="$repo/tests/system/testbed.sh"
 name=studio-bench
-parts=web,workspace,terminal,apps,scale
+parts=web,workspace,container,terminal,apps,scale
 rounds=20 scale=200 doc=yes keep=no
 while (($#)); do
     case $1 in
@@ -72,7 +73,7 @@ rm -rf "$root/srv/bench"
 cp -r "$here" "$root/srv/bench"
 inside useradd -m -s /bin/bash bench
 printf 'bench:bench-password\n' | inside chpasswd
-inside install -d -o bench -g bench /home/bench/proj /home/bench/app /home/bench/scale
+inside install -d -o bench -g bench /home/bench/proj /home/bench/app /home/bench/scale /home/bench/box
 inside sh -c 'mkdir -p /srv/bench/www && head -c 768 /dev/urandom | base64 -w 64 >/srv/bench/www/index.html &&
           head -c 1000000 /dev/urandom >/srv/bench/www/big.bin &&
           head -c 24000000 /dev/urandom | base64 -w 76 >/srv/bench/big.txt && chmod -R a+rX /srv/bench'
@@ -89,6 +90,12 @@ Description=bench: stopped after one idle minute
 Backend=host
 [Idle]
 Timeout=1min
+EOF
+cat >"$root/etc/studio/templates/bench-box.conf" <<'EOF'
+[Template]
+Description=bench: a container workspace on the image bench
+Backend=container
+Image=bench
 EOF
 # The peer proxy's workers run as root: the app's socket is in the workspace's private /tmp, under root's 0700.
 sed -i 's/^user .*/user root;/' "$root/etc/nginx/nginx.conf"
@@ -115,6 +122,22 @@ probe() {
 }
 has web && probe "cold start and logins" 600 probe_web.py "$rounds"
 if has workspace; then probe "workspace start to a usable terminal" 600 probe_workspace.py "$rounds" proj; fi
+if has container; then
+    # The image, as an admin makes one (debootstrap from Debian's mirror inside the machine): context, not a row.
+    say "building the image bench (studioctl image build, debootstrap)"
+    t0=$EPOCHREALTIME
+    if inside studioctl image build bench --suite bookworm >"$results/image-build.log" 2>&1; then
+        t1=$EPOCHREALTIME
+        secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+        printf 'image.build\t%s\n' "$secs" >>"$tsv"
+        printf 'image.build\tNOTE\t`studioctl image build bench --suite bookworm` (debootstrap, variant minbase, from deb.debian.org inside the machine): %s s, %s\n' \
+            "$secs" "$(inside du -sh --one-file-system /var/lib/machines/bench | cut -f1)" >>"$tsv"
+        probe "container workspace start to a usable terminal" 900 probe_container.py "$rounds" box bench-box bench
+    else
+        printf 'image.build\tFAIL\t%s\n' "$(tail -n 3 "$results/image-build.log" | tr '\t\n' '  ')" >>"$tsv"
+        say "container: the image could not be built (out/bench/image-build.log); no container figures"
+    fi
+fi
 if has terminal; then
     inside runuser -u bench -- env -C /home/bench/proj studioctl start proj >/dev/null
     probe "terminals and memory" 600 probe_terminal.py "$rounds" proj /srv/bench/big.txt
