@@ -4,6 +4,7 @@ to docs/benchmarks.md with the machine it ran on and every figure's statistics.
 usage: python3 report.py RESULTS.tsv MACHINE.txt --parts P,... --rounds N --scale N [--doc PATH]
 """
 import argparse
+import os
 import math
 import statistics
 
@@ -302,5 +303,10 @@ nothing else may listen there (another testbed machine: take `/tmp/studio-testbe
 downloads cockpit-ws, cockpit-system, nginx and wrk from Debian's mirror into the machine (kept in
 /var/cache/studio-bench/apt for the next run), and the container part builds its image from the mirror with
 debootstrap every run (about 30 s). A full run takes about 11 minutes on 2 cores.
+
 """)
+        # What the misses would take: written by hand, kept across runs.
+        misses = os.path.join(os.path.dirname(os.path.abspath(__file__)), "misses.md")
+        if os.path.exists(misses):
+            out.write(open(misses).read())
     print(f"written to {args.doc}")
