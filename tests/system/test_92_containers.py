@@ -177,6 +177,25 @@ def test_a_host_workspace_refuses_root(machine: Machine, proj):
     assert p.returncode == FORBIDDEN and "only for container workspaces" in p.stderr, explain(p)
 
 
+def test_network_none_is_loopback_only_and_private_is_refused_here_with_the_reason(machine: Machine, users, built_image):
+    template(machine, "nonet", "[Template]\nBackend=container\nImage=built\nNetwork=none\n")
+    template(machine, "privnet", "[Template]\nBackend=container\nImage=built\nNetwork=private\n")
+    machine.run("mkdir", "-p", "/home/alice/netproj", user=ALICE)
+    try:
+        p = machine.studioctl(ALICE, "start", "nonet", "--template", "nonet", cwd="/home/alice/netproj", timeout=120)
+        assert p.returncode == 0, explain(p)
+        links = [line.split(":")[0].strip() for line in inside(machine, "cat", "/proc/net/dev", name="nonet").splitlines()[2:]]
+        assert links == ["lo"], links
+        # This test machine is itself a container: root here may not make a veth, and the start says so.
+        p = machine.studioctl(ALICE, "start", "privnet", "--template", "privnet", cwd="/home/alice/netproj", timeout=120)
+        assert p.returncode == 71 and "Network=private needs a veth link" in p.stderr, explain(p)
+        assert machine.studioctl(ALICE, "status", "privnet").returncode == NOT_FOUND
+        assert not machine.exists(f"/var/lib/studio/workspaces/{users[ALICE]}-privnet")
+    finally:
+        machine.studioctl(ALICE, "delete", "nonet")
+        machine.run("rm", "-f", f"{TEMPLATES}/nonet.conf", f"{TEMPLATES}/privnet.conf")
+
+
 def test_a_hand_made_image_starts(machine: Machine, users, hand_image):
     template(machine, "hand", "[Template]\nBackend=container\nImage=byhand\n")
     machine.run("mkdir", "-p", "/home/alice/handproj", user=ALICE)

@@ -76,6 +76,23 @@ def test_root_inside_is_the_workspaces_range_on_the_host(vm: VM, box):
     assert vm.studioctl(ALICE, "exec", "vmbox", "--root", "--", "id", "-u").stdout.strip() == "0"
 
 
+def test_network_private_gives_the_container_a_veth_of_its_own(vm: VM, workspace):
+    vm.run("sh", "-c", "printf '[Template]\\nBackend=container\\nImage=built\\nNetwork=private\\n' > /etc/studio/templates/vmnet.conf")
+    w = workspace("vmnet")
+    try:
+        w.start("--template", "vmnet")
+        links = [line.split(":")[0].strip() for line in
+                 vm.studioctl(ALICE, "exec", "vmnet", "--", "cat", "/proc/net/dev").stdout.splitlines()[2:]]
+        assert sorted(links) == ["host0", "lo"], links
+        # nspawn's host side of the pair, named after the machine (systemd-networkd, where it runs, would give it
+        # an address and masquerade it; this VM has no network at all).
+        assert "ve-vmnet" in vm.run("ls", "/sys/class/net").stdout.split()
+    finally:
+        vm.studioctl(ALICE, "delete", "vmnet")
+        vm.run("rm", "-f", "/etc/studio/templates/vmnet.conf")
+    assert "ve-vmnet" not in vm.run("ls", "/sys/class/net").stdout.split()
+
+
 def test_stop_ends_it_cleanly(vm: VM, box):
     p = vm.studioctl(ALICE, "stop", "vmbox")
     assert p.returncode == 0, explain(p)
