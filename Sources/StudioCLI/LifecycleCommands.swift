@@ -127,15 +127,8 @@ struct Delete: AsyncParsableCommand {
             throw ExitCode(65)
         }
         if yes { return }
-        guard isatty(STDIN_FILENO) != 0 else {
-            printError("studioctl: --purge deletes \(directory); add --yes to confirm when not at a terminal")
-            throw ExitCode(64)
-        }
-        print("Delete \(directory) and everything in it? [y/N] ", terminator: "")
-        guard let answer = readLine(), answer.lowercased().hasPrefix("y") else {
-            print("nothing deleted")
-            throw ExitCode.success
-        }
+        try Confirm.ask(
+            "Delete \(directory) and everything in it?", notAtTerminal: "--purge deletes \(directory)", declined: "nothing deleted")
     }
 }
 
@@ -216,17 +209,27 @@ struct Reset: AsyncParsableCommand {
                 printError("studioctl: workspace \"\(target.name)\" is \(info.state); stop it first (`studioctl stop \(target.name)`), then reset it")
                 throw ExitCode(75)
             }
-            guard isatty(STDIN_FILENO) != 0 else {
-                printError("studioctl: reset drops \(what) of \(target.name); add --yes to confirm when not at a terminal")
-                throw ExitCode(64)
-            }
-            print("Drop \(what) of \(target.name)? The project directory is kept. [y/N] ", terminator: "")
-            guard let answer = readLine(), answer.lowercased().hasPrefix("y") else {
-                print("nothing dropped")
-                throw ExitCode.success
-            }
+            try Confirm.ask(
+                "Drop \(what) of \(target.name)? The project directory is kept.", notAtTerminal: "reset drops \(what) of \(target.name)",
+                declined: "nothing dropped")
         }
         let info = try await call.callAndExit(.reset, ResetParams(target: target, home: home), as: WorkspaceInfo.self)
         print("reset \(info.definition.identity.displayName): dropped \(what); the next start begins from image \(info.image ?? "?")")
+    }
+}
+
+/// Asks before a command removes something: `[y/N]` at a terminal (anything but y ends the command with success and
+/// `declined`); elsewhere it refuses with exit 64, saying what would be removed and that --yes confirms.
+enum Confirm {
+    static func ask(_ question: String, notAtTerminal: String, declined: String) throws {
+        guard isatty(STDIN_FILENO) != 0 else {
+            printError("studioctl: \(notAtTerminal); add --yes to confirm when not at a terminal")
+            throw ExitCode(64)
+        }
+        print("\(question) [y/N] ", terminator: "")
+        guard let answer = readLine(), answer.lowercased().hasPrefix("y") else {
+            print(declined)
+            throw ExitCode.success
+        }
     }
 }

@@ -138,28 +138,17 @@ struct ContainerBackend: WorkspaceBackend {
 
     // MARK: Checks
 
-    /// An image must be a directory of root's with an os-release inside (read without leaving the tree).
+    /// The image must be one `images` calls usable (a directory of root's, an OS tree, read without leaving it).
     static func checkImage(_ image: ImageName, in directory: String) throws(BrokerError) {
-        let path = "\(directory)/\(image.rawValue)"
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else {
-            let problem = errno == ENOENT
-                ? "does not exist in \(directory); `studioctl images` lists the images, `sudo studioctl image build \(image.rawValue)` makes one"
-                : "cannot be opened (\(String(cString: strerror(errno)))): it must be a directory tree in \(directory)"
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let info = fd >= 0 ? ImageDirectory.inspect(image.rawValue, in: fd, directory: directory) : nil
+        if fd >= 0 { close(fd) }
+        guard let info else {
+            let problem = "does not exist in \(directory); `studioctl images` lists the images, `sudo studioctl image build \(image.rawValue)` makes one"
             throw BrokerError.badRequest(WorkspaceError.image(name: image.rawValue, problem: problem).description)
         }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, info.st_uid == 0 else {
-            throw BrokerError.badRequest(WorkspaceError.image(name: image.rawValue, problem: "is not owned by root; an image must be root's").description)
-        }
-        let found = ["etc/os-release", "usr/lib/os-release"].contains { name in
-            let release = PathWalk.openFileInRoot(fd, name)
-            if release >= 0 { close(release) }
-            return release >= 0
-        }
-        guard found else {
-            throw BrokerError.badRequest(WorkspaceError.image(name: image.rawValue, problem: "has no os-release: \(path) is not an OS tree").description)
+        guard info.usable else {
+            throw BrokerError.badRequest(WorkspaceError.image(name: image.rawValue, problem: info.problem ?? "cannot be used").description)
         }
     }
 

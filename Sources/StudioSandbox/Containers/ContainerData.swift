@@ -42,15 +42,7 @@ struct ContainerData: Sendable {
 
     /// `<root>`, made if missing, checked to be root's and writable by root alone.
     func openRoot() throws(BrokerError) -> Int32 {
-        if mkdir(root, 0o711) != 0, errno != EEXIST { throw FileTree.failure("create", root) }
-        let fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw FileTree.failure("open", root) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, info.st_uid == geteuid(), info.st_mode & 0o022 == 0 else {
-            close(fd)
-            throw BrokerError.internalError("\(root) is not a directory of root's that only root can write; refusing to use it")
-        }
-        return fd
+        try FileTree.openOwnDirectory(root, mode: 0o711, hint: "remove it if no container workspace needs it")
     }
 
     /// `name` in `parentFD`: made with this owner and mode if missing, else checked to be a directory of this owner.

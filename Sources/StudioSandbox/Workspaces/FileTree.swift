@@ -54,6 +54,24 @@ enum FileTree {
         guard unlinkat(parentFD, name, AT_REMOVEDIR) == 0 || errno == ENOENT else { throw failure("remove", "\(describe): \(name)") }
     }
 
+    /// The directory `path`, made with `mode` if missing, checked to be the broker's and writable by it alone, and
+    /// given `mode`; `hint` says what to do when it is not.
+    static func openOwnDirectory(_ path: String, mode: mode_t, hint: String) throws(BrokerError) -> Int32 {
+        if mkdir(path, mode) != 0, errno != EEXIST { throw failure("create", path) }
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw failure("open", path) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_uid == geteuid(), info.st_mode & 0o022 == 0 else {
+            close(fd)
+            throw BrokerError.internalError("\(path) is not a directory of the broker's user that only it can write; refusing to use it (\(hint))")
+        }
+        if info.st_mode & 0o7777 != mode, fchmod(fd, mode) != 0 {
+            close(fd)
+            throw failure("set the mode of", path)
+        }
+        return fd
+    }
+
     static func failure(_ action: String, _ what: String) -> BrokerError {
         BrokerError.internalError("cannot \(action) \(what): \(String(cString: strerror(errno)))")
     }

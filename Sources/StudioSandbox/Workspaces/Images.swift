@@ -103,24 +103,7 @@ enum ImageDirectory {
     /// The text of the tree's `etc/os-release`, else `usr/lib/os-release` (os-release(5)), resolved inside it; nil
     /// when neither is a regular file.
     static func osRelease(_ tree: Int32) -> String? {
-        for candidate in ["etc/os-release", "usr/lib/os-release"] {
-            // O_NONBLOCK: a FIFO planted in a tree must not hang the broker; only a regular file is read.
-            let fd = PathWalk.openInRoot(tree, candidate, flags: O_RDONLY | O_NONBLOCK | O_NOCTTY)
-            guard fd >= 0 else { continue }
-            defer { close(fd) }
-            var info = stat()
-            guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { continue }
-            var bytes: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            while bytes.count < 65536 {
-                let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if count < 0, errno == EINTR { continue }
-                guard count > 0 else { break }
-                bytes += buffer.prefix(count)
-            }
-            return String(decoding: bytes, as: UTF8.self)
-        }
-        return nil
+        ["etc/os-release", "usr/lib/os-release"].lazy.compactMap { PathWalk.readFileInRoot(tree, $0) }.first
     }
 
     /// `PRETTY_NAME` of an os-release text, else `NAME`, else "Linux" (os-release(5)'s default).

@@ -69,19 +69,7 @@ public struct RuntimeDirectories: Sendable {
 
     /// `/run/studio/ws`, made if missing, checked to be ours and writable by us alone, mode 0711.
     func openRoot() throws(BrokerError) -> Int32 {
-        if mkdir(root, 0o711) != 0, errno != EEXIST { throw failure("create", root) }
-        let fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw failure("open", root) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, info.st_uid == geteuid(), info.st_mode & 0o022 == 0 else {
-            close(fd)
-            throw BrokerError.internalError("\(root) is not a directory of the broker's user that only it can write; refusing to use it (remove it and restart studio-sandbox.socket)")
-        }
-        if info.st_mode & 0o7777 != 0o711, fchmod(fd, 0o711) != 0 {
-            close(fd)
-            throw failure("set the mode of", root)
-        }
-        return fd
+        try FileTree.openOwnDirectory(root, mode: 0o711, hint: "remove it and restart studio-sandbox.socket")
     }
 
     func writeSpec(_ spec: AgentSpec, in directoryFD: Int32, reader: (uid: UInt32, gid: UInt32)) throws(BrokerError) {
