@@ -55,15 +55,18 @@ struct WorkspaceView: ResponseEncodable, Equatable {
 
 
         /// From the broker's answer. `keepUntil`, when given, is a keep the broker has just made or ended (`.some(nil)`),
-        /// newer than studio-idled's last look: the deadline is worked out again with it, by studio-idled's own rule.
+        /// newer than studio-idled's last look. The deadline is always worked out again by studio-idled's own rule, with
+        /// the timeout in force and the newest keep.
         init(_ info: WorkspaceInfo, started: Double?, keepUntil newKeep: Double?? = nil) {
             timeoutSeconds = info.idleTimeoutSeconds
             var status = info.idle
-            if let newKeep, var known = status {
-                known.keepUntil = newKeep
+            if var known = status {
+                if let newKeep { known.keepUntil = newKeep }
+                // The deadline by studio-idled's own rule from what it saw, with the timeout and keep in force now:
+                // its last report may predate a change this request has just made (a new timeout, a keep).
                 if let started {
                     let verdict = IdleTimeline(
-                        startedAt: started, lastInteraction: known.lastActivity, lastWork: known.lastWork, keepUntil: newKeep,
+                        startedAt: started, lastInteraction: known.lastActivity, lastWork: known.lastWork, keepUntil: known.keepUntil,
                         timeoutSeconds: info.idleTimeoutSeconds
                     ).verdict()
                     known.stopAt = verdict.stopAt
